@@ -1,0 +1,89 @@
+import type { Config } from '../config.js'
+import { Service } from '../k8s/objects.js'
+import type { Decision, RuleId } from '../rules/decision.js'
+import { NO_CHANGE } from '../rules/decision.js'
+import { mutateService } from '../rules/service.js'
+import type { KubeVersion } from '../rules/version.js'
+import type { AdmissionResponse } from './response.js'
+import { allowed, errored, fromDecision } from './response.js'
+import type { AdmissionRequest } from './review.js'
+
+export type AdmissionMode = 'mutate' | 'validate'
+
+/** A rule for one kind of object, plugged into the handler (the Pod rule lives with its cache). */
+export type KindRule = (request: AdmissionRequest, version: KubeVersion, mode: AdmissionMode) => Decision | InvalidObject
+
+export interface AdmissionDeps {
+  readonly config: Pick<Config, 'excludedNamespaces' | 'mixedProtocolLBService' | 'unbuildableMixedProtocol'>
+  /** The cluster's version, or undefined while it is not known yet. */
+  readonly clusterVersion: () => KubeVersion | undefined
+  /** Extra rules by kind (`Pod`, `Deployment`, …); Services are always handled. */
+  readonly rules?: ReadonlyMap<string, KindRule>
+}
+
+export type Outcome = 'allowed' | 'patched' | 'denied' | 'error'
+
+export interface Admission {
+  readonly response: AdmissionResponse
+  readonly outcome: Outcome
+  /** Rules that changed (or, when denied, refused) the object. */
+  readonly rules: readonly RuleId[]
+}
+
+/** The object in the request does not have the shape of its kind. */
+export class InvalidObject {
+  readonly invalid = true
+  constructor(readonly message: string) {}
+}
+
+/** Decides one admission request. Pure apart from the injected cluster facts; never throws for bad objects. */
+export function admit(request: AdmissionRequest, mode: AdmissionMode, deps: AdmissionDeps): Admission {
+  const { uid } = request
+  if (request.namespace !== undefined && deps.config.excludedNamespaces.includes(request.namespace)) {
+    return { response: allowed(uid), outcome: 'allowed', rules: [] }
+  }
+  const version = deps.clusterVersion()
+  if (version === undefined) {
+    // Readiness keeps traffic away until the version is known; this answers a request that raced it.
+    return { response: errored(uid, 500, 'nlb-guard does not know the cluster version yet'), outcome: 'error', rules: [] }
+  }
+  const rule = request.kind.group === '' && request.kind.version === 'v1' && request.kind.kind === 'Service'
+    ? serviceRule(deps)
+    : deps.rules?.get(request.kind.kind)
+  const decision = rule === undefined ? NO_CHANGE : rule(request, version, mode)
+  if (decision instanceof InvalidObject) {
+    return { response: errored(uid, 400, decision.message), outcome: 'error', rules: [] }
+  }
+  const response = fromDecision(uid, decision, { patch: mode === 'mutate' })
+  const rules = decision.allowed ? [...new Set(decision.changes.map((c) => c.rule))] : [decision.rule]
+  const outcome: Outcome = !response.allowed ? 'denied' : response.patch === undefined ? 'allowed' : 'patched'
+  return { response, outcome, rules }
+}
+
+function serviceRule(deps: AdmissionDeps): KindRule {
+  return (request, version) => {
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return NO_CHANGE
+    const object = Service.safeParse(request.object)
+    if (!object.success) return new InvalidObject(`request.object is not a v1 Service: ${firstIssue(object.error)}`)
+    let oldObject: Service | undefined
+    if (request.operation === 'UPDATE' && request.oldObject != null) {
+      const old = Service.safeParse(request.oldObject)
+      if (!old.success) return new InvalidObject(`request.oldObject is not a v1 Service: ${firstIssue(old.error)}`)
+      oldObject = old.data
+    }
+    return mutateService({
+      operation: request.operation,
+      object: object.data,
+      oldObject,
+      namespace: request.namespace,
+      cluster: { version, mixedProtocolGate: deps.config.mixedProtocolLBService },
+      policy: { unbuildableMixedProtocol: deps.config.unbuildableMixedProtocol },
+    })
+  }
+}
+
+export function firstIssue(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
+  const issue = error.issues[0]
+  if (issue === undefined) return 'invalid'
+  return `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod'
+
+/**
+ * AdmissionReview as the kube-apiserver sends it. Clusters before 1.16 speak only v1beta1; the two
+ * versions share this shape (k8s.io/api admission/v1 and v1beta1), so one schema decodes both and
+ * the answer goes back in the request's version.
+ */
+export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const
+export type AdmissionVersion = (typeof ADMISSION_VERSIONS)[number]
+
+const GroupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() })
+const GroupVersionResource = z.object({ group: z.string(), version: z.string(), resource: z.string() })
+
+export const AdmissionRequest = z.looseObject({
+  uid: z.string().min(1),
+  kind: GroupVersionKind,
+  resource: GroupVersionResource.optional(),
+  subResource: z.string().optional(),
+  name: z.string().optional(),
+  namespace: z.string().optional(),
+  operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+  object: z.unknown().optional(),
+  oldObject: z.unknown().optional(),
+  dryRun: z.boolean().optional(),
+})
+export type AdmissionRequest = z.infer<typeof AdmissionRequest>
+
+export const AdmissionReview = z.looseObject({
+  apiVersion: z.enum(ADMISSION_VERSIONS),
+  kind: z.literal('AdmissionReview'),
+  request: AdmissionRequest,
+})
+export type AdmissionReview = z.infer<typeof AdmissionReview>
+
+export class ReviewDecodeError extends Error {
+  override name = 'ReviewDecodeError'
+  constructor(
+    message: string,
+    /** The request uid when the body got far enough to show one: the answer can then be a review. */
+    readonly uid: string | undefined,
+    readonly apiVersion: AdmissionVersion | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}
+
+/** Decodes a parsed JSON body, or throws ReviewDecodeError naming the first offending field. */
+export function decodeReview(body: unknown): AdmissionReview {
+  const result = AdmissionReview.safeParse(body)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'body'
+  const record = isRecord(body) ? body : {}
+  const request = isRecord(record['request']) ? record['request'] : {}
+  const uid = typeof request['uid'] === 'string' && request['uid'] !== '' ? request['uid'] : undefined
+  const apiVersion = ADMISSION_VERSIONS.find((v) => v === record['apiVersion'])
+  throw new ReviewDecodeError(`not an AdmissionReview: ${where}: ${issue?.message ?? 'invalid'}`, uid, apiVersion, {
+    cause: result.error,
+  })
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -1,0 +1,72 @@
+import { ConfigError } from '../config.js'
+import type { CliIo, Command } from './io.js'
+import { UsageError } from './io.js'
+
+/**
+ * Commands load lazily: `nlb-guard healthcheck` runs in every UDP pod and must start fast and stay
+ * small, so it must not load fastify, client-node or node-forge.
+ */
+const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Promise<Command> }> = {
+  serve: { summary: 'run the admission webhook', load: async () => (await import('../server/serve.js')).serveCommand },
+  fix: { summary: 'print manifests corrected by the rules', load: async () => (await import('../offline/command.js')).fixCommand },
+  check: { summary: 'report what the rules would change or deny', load: async () => (await import('../offline/command.js')).checkCommand },
+  certs: { summary: 'generate or inject webhook certificates', load: async () => (await import('../../certs/command.js')).certsCommand },
+  healthcheck: { summary: 'the TCP/HTTP health-check sidecar for UDP pods', load: async () => (await import('../../sidecar/healthcheck.js')).healthcheckCommand },
+}
+
+export const USAGE = `Usage: nlb-guard <command> [options]
+
+Makes bare TCP/UDP LoadBalancer Services work on AWS: a Kubernetes admission webhook and the
+same rules offline.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, { summary }]) => `  ${name.padEnd(12)} ${summary}`)
+  .join('\n')}
+
+Run \`nlb-guard <command> --help\` for a command's options.
+`
+
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    ;(name === undefined ? io.stderr : io.stdout).write(USAGE)
+    return name === undefined ? 2 : 0
+  }
+  if (name === '--version') {
+    io.stdout.write(`${await packageVersion()}\n`)
+    return 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    io.stderr.write(`nlb-guard: unknown command "${name}"\n\n${USAGE}`)
+    return 2
+  }
+  try {
+    return await (await command.load())(rest, io)
+  } catch (error: unknown) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
+      return 2
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
+      return 1
+    }
+    throw error
+  }
+}
+
+/** The version in package.json, found upwards from this file (dist/webhook/cli or webhook/cli). */
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises')
+  for (let url = new URL('../package.json', import.meta.url); ; url = new URL('../../package.json', url)) {
+    try {
+      const manifest = JSON.parse(await readFile(url, 'utf8')) as { name?: string; version?: string }
+      if (manifest.name === 'nlb-guard' && manifest.version !== undefined) return manifest.version
+    } catch (error: unknown) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    if (url.pathname === '/package.json') return 'unknown'
+  }
+}

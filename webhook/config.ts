@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { parseKubeVersion } from './rules/version.js'
+
+/**
+ * nlb-guard's configuration: one YAML file (`--config`), then command-line flags on top, parsed
+ * once by zod into one typed object. Nothing else in the code reads the environment.
+ */
+
+const port = z.number().int().min(1).max(65535)
+
+const kubeVersion = z.string().refine(
+  (text) => {
+    try {
+      parseKubeVersion(text)
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'expected a Kubernetes version such as 1.30.2' },
+)
+
+const resourceList = z.strictObject({ cpu: z.string().optional(), memory: z.string().optional() })
+
+export const SidecarConfig = z.strictObject({
+  /** Image of the injected health-check container: nlb-guard's own image, which runs `nlb-guard healthcheck`. */
+  image: z.string().min(1).default('ghcr.io/nlb-guard/nlb-guard:0.1.0'),
+  mode: z.enum(['tcp', 'http']).default('tcp'),
+  /** Port the sidecar answers HTTP health checks on (http mode only). */
+  httpPort: port.default(10254),
+  intervalMs: z.number().int().min(100).max(2000).default(1000),
+  resources: z
+    .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
+    .default({ requests: { cpu: '5m', memory: '24Mi' }, limits: { cpu: '50m', memory: '64Mi' } }),
+  /** `ip-targets`: only pods behind Services with `nlb-target-type: ip`, whose pods the NLB probes directly. */
+  injection: z.enum(['always', 'ip-targets', 'never']).default('always'),
+  /** Also mutate Deployment/StatefulSet/… pod templates at admission (off: GitOps tools would see drift). */
+  mutateWorkloads: z.boolean().default(false),
+})
+export type SidecarConfig = z.infer<typeof SidecarConfig>
+
+export const Config = z.strictObject({
+  port: port.default(8443),
+  /** Address the webhook and metrics servers bind to. */
+  address: z.string().min(1).default('0.0.0.0'),
+  /** Plain-HTTP port for /metrics, /healthz and /readyz (kubelet probes present no client certificate). */
+  metricsPort: port.default(9090),
+  tls: z
+    .strictObject({
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      /** CA that client certificates must chain to; without it no client certificate is asked for. */
+      clientCaFile: z.string().min(1).optional(),
+    })
+    .default({})
+    .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
+      message: 'certFile and keyFile go together',
+    }),
+  kubeconfig: z.string().min(1).optional(),
+  /** Use this version instead of asking the cluster's /version (and run without a cluster). */
+  kubeVersion: kubeVersion.optional(),
+  versionRefreshSeconds: z.number().int().min(10).default(300),
+  /** Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says. */
+  excludedNamespaces: z.array(z.string()).default(['kube-system', 'nlb-guard-system']),
+  /** How the cluster's MixedProtocolLBService feature gate is set: `auto` assumes the Kubernetes default. */
+  mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
+  /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
+  unbuildableMixedProtocol: z.enum(['warn', 'deny']).default('warn'),
+  /** Seconds to keep serving after SIGTERM with readiness false, so endpoints drop this pod first. */
+  shutdownDelaySeconds: z.number().min(0).max(60).default(5),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  sidecar: SidecarConfig.default(SidecarConfig.parse({})),
+})
+export type Config = z.infer<typeof Config>
+export type ConfigInput = z.input<typeof Config>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parses raw configuration; the error names every offending key. */
+export function parseConfig(raw: unknown, source = 'configuration'): Config {
+  const result = Config.safeParse(raw ?? {})
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`)
+  throw new ConfigError(`invalid ${source}: ${problems.join('; ')}`, { cause: result.error })
+}
+
+/** Reads the YAML file (if any) and lays the flags over it. Flags use the same keys as the file. */
+export async function loadConfig(file: string | undefined, flags: ConfigInput = {}): Promise<Config> {
+  let fromFile: Record<string, unknown> = {}
+  if (file !== undefined) {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (error: unknown) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, { cause: error })
+    }
+    let parsed: unknown
+    try {
+      parsed = parseYaml(text)
+    } catch (error: unknown) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`, { cause: error })
+    }
+    if (parsed != null && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new ConfigError(`config file ${file} must hold a mapping of settings`)
+    }
+    fromFile = (parsed ?? {}) as Record<string, unknown>
+  }
+  const tls = { ...(fromFile['tls'] as object | undefined), ...flags.tls }
+  return parseConfig({ ...fromFile, ...flags, tls }, file === undefined ? 'flags' : `config (${file} and flags)`)
+}

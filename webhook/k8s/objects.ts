@@ -1,0 +1,84 @@
+import { z } from 'zod'
+
+/*
+ * The parts of Kubernetes objects the rules read. Schemas are loose: every field we do not model is
+ * kept, because the rules answer with patches against the object the apiserver sent, never with a
+ * re-serialised copy. `null` is accepted wherever Go's encoder may emit it for an empty map or list.
+ */
+
+const stringMap = z.record(z.string(), z.string()).nullish()
+
+export const ObjectMeta = z.looseObject({
+  name: z.string().optional(),
+  generateName: z.string().optional(),
+  namespace: z.string().optional(),
+  labels: stringMap,
+  annotations: stringMap,
+  deletionTimestamp: z.string().nullish(),
+})
+export type ObjectMeta = z.infer<typeof ObjectMeta>
+
+const intOrString = z.union([z.number().int(), z.string()])
+
+export const ServicePort = z.looseObject({
+  name: z.string().optional(),
+  protocol: z.string().optional(),
+  port: z.number().int(),
+  targetPort: intOrString.optional(),
+  nodePort: z.number().int().optional(),
+})
+export type ServicePort = z.infer<typeof ServicePort>
+
+export const Service = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMeta.nullish(),
+  spec: z
+    .looseObject({
+      type: z.string().optional(),
+      ports: z.array(ServicePort).nullish(),
+      selector: stringMap,
+      loadBalancerClass: z.string().nullish(),
+      externalTrafficPolicy: z.string().optional(),
+    })
+    .nullish(),
+})
+export type Service = z.infer<typeof Service>
+
+export const ContainerPort = z.looseObject({
+  name: z.string().optional(),
+  containerPort: z.number().int(),
+  protocol: z.string().optional(),
+})
+export type ContainerPort = z.infer<typeof ContainerPort>
+
+export const Container = z.looseObject({
+  name: z.string(),
+  ports: z.array(ContainerPort).nullish(),
+  restartPolicy: z.string().optional(),
+})
+export type Container = z.infer<typeof Container>
+
+export const PodSpec = z.looseObject({
+  containers: z.array(Container).nullish(),
+  initContainers: z.array(Container).nullish(),
+  hostNetwork: z.boolean().optional(),
+})
+export type PodSpec = z.infer<typeof PodSpec>
+
+export const Pod = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMeta.nullish(),
+  spec: PodSpec.nullish(),
+})
+export type Pod = z.infer<typeof Pod>
+
+/** Kubernetes defaults an omitted port protocol to TCP. */
+export function portProtocol(port: { protocol?: string | undefined }): string {
+  return port.protocol ?? 'TCP'
+}
+
+export function objectName(meta: ObjectMeta | null | undefined): string {
+  return meta?.name ?? (meta?.generateName ? `${meta.generateName}*` : '<unnamed>')
+}

@@ -1,0 +1,150 @@
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
+import type { AdmissionDeps, AdmissionMode } from '../admission/handler.js'
+import { admit } from '../admission/handler.js'
+import { errored, review } from '../admission/response.js'
+import { decodeReview, ReviewDecodeError } from '../admission/review.js'
+import type { Metrics } from './metrics.js'
+import type { Readiness } from './readiness.js'
+
+/**
+ * The kube-apiserver sends objects of up to 3 MiB (etcd's default request limit, 1.5 MiB, plus
+ * its own headroom), and an UPDATE review carries two of them: 7 MiB covers both and the envelope.
+ */
+export const BODY_LIMIT = 7 * 1024 * 1024
+
+/**
+ * The apiserver's webhook client closes idle connections after 90 s (net/http IdleConnTimeout in
+ * k8s.io/apiserver's webhook transport); staying open longer means we never close a connection it
+ * is about to reuse, which would fail that request.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000
+
+/** A body that takes longer than this to arrive is not from the apiserver (its webhook timeout is at most 30 s). */
+export const REQUEST_TIMEOUT_MS = 10_000
+
+/** TLS 1.2+ with forward-secret AEAD suites only (Mozilla "intermediate"), which Go's client supports. */
+const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
+export interface TlsMaterial {
+  readonly cert: string | Buffer
+  readonly key: string | Buffer
+  /** CA for client certificates: when set, a client without a valid one is refused at the handshake. */
+  readonly clientCa?: string | Buffer | undefined
+}
+
+export interface ServerDeps {
+  readonly tls: TlsMaterial
+  readonly admission: AdmissionDeps
+  readonly metrics: Metrics
+  readonly readiness: Readiness
+  /** pino options (`stream` lets tests capture the log), or false for none. */
+  readonly logger: false | { readonly level: string; readonly stream?: { write(line: string): unknown } }
+}
+
+export function tlsOptions(tls: TlsMaterial) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2' as const,
+    ciphers: CIPHERS,
+    honorCipherOrder: true,
+    ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+  }
+}
+
+/** Builds the TLS admission server; it does not listen (the entry point does, tests use inject()). */
+export function buildServer(deps: ServerDeps) {
+  const app = Fastify({
+    https: tlsOptions(deps.tls),
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    logger: deps.logger,
+    disableRequestLogging: true,
+    // Requests already on an open connection are answered while closing: a 503 would fail an admission.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500
+    if (status < 500) {
+      deps.metrics.badRequests.inc({ reason: error.code ?? 'bad-request' })
+      request.log.warn({ code: error.code, status, reason: error.message, url: request.url }, 'bad request')
+      return reply.code(status).send({ code: status, message: error.message })
+    }
+    request.log.error({ err: error, url: request.url }, 'request failed')
+    return reply.code(500).send({ code: 500, message: 'internal error' })
+  })
+
+  for (const mode of ['mutate', 'validate'] as const) {
+    app.post(`/${mode}`, async (request, reply) => {
+      const answer = handleReview(mode, request.body, request.log, deps)
+      return reply.code(answer.status).send(answer.payload)
+    })
+  }
+  registerHealth(app, deps.readiness)
+  return app
+}
+
+/** /healthz and /readyz, on the TLS server and on the plain metrics server alike. */
+export function registerHealth(app: { get: FastifyInstance['get'] }, readiness: Readiness): void {
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    const reasons = readiness.reasons()
+    return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons })
+  })
+}
+
+function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger, deps: ServerDeps): { status: number; payload: unknown } {
+  const started = process.hrtime.bigint()
+  let decoded
+  try {
+    decoded = decodeReview(body)
+  } catch (error: unknown) {
+    if (!(error instanceof ReviewDecodeError)) throw error
+    deps.metrics.badRequests.inc({ reason: 'not-an-admission-review' })
+    log.warn({ reason: error.message, uid: error.uid }, 'bad request')
+    if (error.uid !== undefined) {
+      return { status: 200, payload: review(error.apiVersion ?? 'admission.k8s.io/v1', errored(error.uid, 400, error.message)) }
+    }
+    return { status: 400, payload: { code: 400, message: error.message } }
+  }
+  const { request: admission } = decoded
+  const result = admit(admission, mode, deps.admission)
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  const kind = admission.kind.kind
+  deps.metrics.requests.inc({ webhook: mode, kind, operation: admission.operation, result: result.outcome })
+  deps.metrics.duration.observe({ webhook: mode, kind }, seconds)
+  for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule })
+  // Names only: object contents can hold secrets (env values, annotations of other tools).
+  log.info(
+    {
+      uid: admission.uid,
+      webhook: mode,
+      kind,
+      namespace: admission.namespace,
+      name: admission.name,
+      operation: admission.operation,
+      dryRun: admission.dryRun ?? false,
+      decision: result.outcome,
+      rules: result.rules,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+    },
+    'admission',
+  )
+  return { status: 200, payload: review(decoded.apiVersion, result.response) }
+}
+
+export type WebhookServer = ReturnType<typeof buildServer>

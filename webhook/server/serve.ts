@@ -1,0 +1,209 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import { selfSignedForLocalhost } from '../../certs/issue.js'
+import { certificateInfo } from '../../certs/rotation.js'
+import type { CliIo, Command } from '../cli/io.js'
+import { UsageError } from '../cli/io.js'
+import { fetchGitVersion, loadKubeConfig } from '../cluster/kube.js'
+import type { VersionSource } from '../cluster/version.js'
+import { fixedVersion, polledVersion } from '../cluster/version.js'
+import type { Config, ConfigInput } from '../config.js'
+import { loadConfig } from '../config.js'
+import { parseKubeVersion } from '../rules/version.js'
+import type { TlsMaterial, WebhookServer } from './app.js'
+import { buildServer, registerHealth } from './app.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { Readiness } from './readiness.js'
+
+export const SERVE_USAGE = `Usage: nlb-guard serve [options]
+
+Runs the admission webhook: POST /mutate and /validate, GET /healthz and /readyz over TLS;
+GET /metrics, /healthz and /readyz over plain HTTP on the metrics port.
+
+Options:
+  --config FILE          YAML configuration (keys in the README); flags override it
+  --port N               TLS port (default 8443)
+  --address A            address to bind (default 0.0.0.0)
+  --metrics-port N       plain-HTTP metrics/probe port (default 9090)
+  --tls-cert FILE        serving certificate (PEM); without it and --tls-key, a self-signed
+  --tls-key FILE         certificate for localhost/127.0.0.1/::1 is made at start
+  --client-ca FILE       require client certificates signed by this CA
+  --kubeconfig FILE      cluster to read /version from (default: in-cluster, then ~/.kube/config)
+  --kube-version X.Y.Z   assume this Kubernetes version; without --kubeconfig, run without a cluster
+  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
+  --shutdown-delay S     seconds to keep serving, not ready, after SIGTERM (default 5)
+  -h, --help             show this help
+`
+
+export const serveCommand: Command = async (argv, io) => {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        address: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'client-ca': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'kube-version': { type: 'string' },
+        'log-level': { type: 'string' },
+        'shutdown-delay': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (error: unknown) {
+    io.stderr.write(`nlb-guard serve: ${(error as Error).message}\n\n${SERVE_USAGE}`)
+    return 2
+  }
+  if (values.help) {
+    io.stdout.write(SERVE_USAGE)
+    return 0
+  }
+  const flags: ConfigInput = {
+    ...(values.port !== undefined && { port: toNumber('--port', values.port) }),
+    ...(values.address !== undefined && { address: values.address }),
+    ...(values['metrics-port'] !== undefined && { metricsPort: toNumber('--metrics-port', values['metrics-port']) }),
+    tls: {
+      ...(values['tls-cert'] !== undefined && { certFile: values['tls-cert'] }),
+      ...(values['tls-key'] !== undefined && { keyFile: values['tls-key'] }),
+      ...(values['client-ca'] !== undefined && { clientCaFile: values['client-ca'] }),
+    },
+    ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
+    ...(values['kube-version'] !== undefined && { kubeVersion: values['kube-version'] }),
+    ...(values['log-level'] !== undefined && { logLevel: values['log-level'] as Config['logLevel'] }),
+    ...(values['shutdown-delay'] !== undefined && { shutdownDelaySeconds: toNumber('--shutdown-delay', values['shutdown-delay']) }),
+  }
+  const config = await loadConfig(values.config, flags)
+  const running = await startServer(config, io)
+  return new Promise<number>((resolve) => {
+    // close-with-grace: a second signal, or a close that outlasts `delay`, forces the exit.
+    closeWithGrace({ delay: (config.shutdownDelaySeconds + 20) * 1000, logger: false }, async ({ signal, err }) => {
+      if (err) running.log.error({ err }, 'fatal error, shutting down')
+      else running.log.info({ signal }, 'shutting down: not ready, finishing in-flight requests')
+      await running.close()
+      resolve(err ? 1 : 0)
+    })
+  })
+}
+
+function toNumber(flag: string, text: string): number {
+  const value = Number(text)
+  if (!Number.isFinite(value)) throw new UsageError(`${flag} expects a number, got "${text}"`)
+  return value
+}
+
+export interface RunningServer {
+  readonly app: WebhookServer
+  readonly metrics: Metrics
+  readonly readiness: Readiness
+  readonly log: WebhookServer['log']
+  /** Readiness false, wait the shutdown delay, finish in-flight requests, close. */
+  close(): Promise<void>
+}
+
+/** Starts the webhook and metrics servers from a parsed configuration. */
+export async function startServer(config: Config, io: CliIo): Promise<RunningServer> {
+  const logger = { level: config.logLevel, stream: io.stderr }
+  const metrics = createMetrics()
+  const readiness = new Readiness()
+  const { tls, generatedCaFile } = await loadTls(config)
+
+  const app = buildServer({
+    tls,
+    metrics,
+    readiness,
+    logger,
+    admission: { config, clusterVersion: () => versionSource.current() },
+  })
+  const log = app.log
+  metrics.certificateNotAfter.set(certificateInfo(String(tls.cert)).notAfter.getTime() / 1000)
+  if (generatedCaFile !== undefined) {
+    log.warn({ caFile: generatedCaFile }, 'no --tls-cert/--tls-key: serving a self-signed certificate for localhost, 127.0.0.1 and ::1')
+  }
+
+  const versionSource = createVersionSource(config, app.log, metrics)
+  readiness.add('cluster version', () => (versionSource.current() === undefined ? 'not known yet' : null))
+
+  const metricsApp = Fastify({ logger: false })
+  metricsApp.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+  registerHealth(metricsApp, readiness)
+
+  versionSource.start()
+  await app.listen({ port: config.port, host: config.address })
+  await metricsApp.listen({ port: config.metricsPort, host: config.address })
+  log.info(
+    { port: config.port, metricsPort: config.metricsPort, address: config.address, clientCertificates: tls.clientCa !== undefined },
+    'nlb-guard serving',
+  )
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    metrics,
+    readiness,
+    log,
+    close() {
+      closing ??= (async () => {
+        readiness.startShutdown()
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000))
+        versionSource.stop()
+        await Promise.all([app.close(), metricsApp.close()])
+        log.info('closed')
+      })()
+      return closing
+    },
+  }
+}
+
+async function loadTls(config: Config): Promise<{ tls: TlsMaterial; generatedCaFile?: string }> {
+  const clientCa = config.tls.clientCaFile === undefined ? undefined : await readFile(config.tls.clientCaFile)
+  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+    const [cert, key] = await Promise.all([readFile(config.tls.certFile), readFile(config.tls.keyFile)])
+    return { tls: { cert, key, clientCa } }
+  }
+  // The embedded default: a fresh CA and certificate per start, its CA written out for clients to trust.
+  const { ca, serving } = selfSignedForLocalhost(new Date())
+  const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-'))
+  const generatedCaFile = join(dir, 'ca.crt')
+  await writeFile(generatedCaFile, ca.certPem)
+  return { tls: { cert: serving.certPem, key: serving.keyPem, clientCa }, generatedCaFile }
+}
+
+function createVersionSource(config: Config, log: WebhookServer['log'], metrics: Metrics): VersionSource {
+  if (config.kubeVersion !== undefined) {
+    const version = parseKubeVersion(config.kubeVersion)
+    metrics.clusterVersion.set({ version: version.text, source: 'override' }, 1)
+    log.info({ version: version.text }, 'cluster version set by configuration')
+    return fixedVersion(version)
+  }
+  const fetch = fetchGitVersion(loadKubeConfig(config.kubeconfig))
+  let previous: string | undefined
+  return polledVersion({
+    fetch,
+    refreshMs: config.versionRefreshSeconds * 1000,
+    retryMs: 5000,
+    onChange(version) {
+      if (previous !== undefined) metrics.clusterVersion.remove({ version: previous, source: 'cluster' })
+      previous = version.text
+      metrics.clusterVersion.set({ version: version.text, source: 'cluster' }, 1)
+      log.info({ version: version.text }, 'cluster version')
+    },
+    onError(error, known) {
+      const reason = error instanceof Error ? error.message : String(error)
+      if (known === undefined) log.warn({ reason }, 'not ready: cannot read the cluster version from /version (retrying in 5 s)')
+      else log.warn({ reason, version: known.text }, 'cannot refresh the cluster version; keeping the last one')
+    },
+  })
+}
