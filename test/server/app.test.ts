@@ -1,0 +1,166 @@
+import t from 'tap'
+import { selfSignedForLocalhost } from '../../certs/issue.js'
+import { parseConfig } from '../../webhook/config.js'
+import { parseKubeVersion, type KubeVersion } from '../../webhook/rules/version.js'
+import { BODY_LIMIT, buildServer } from '../../webhook/server/app.js'
+import { createMetrics } from '../../webhook/server/metrics.js'
+import { Readiness } from '../../webhook/server/readiness.js'
+import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+
+const { serving } = selfSignedForLocalhost(new Date())
+
+function setup(options: { version?: KubeVersion | undefined } = { version: parseKubeVersion('1.30.0') }) {
+  const metrics = createMetrics({ defaultMetrics: false })
+  const readiness = new Readiness()
+  const lines: string[] = []
+  const app = buildServer({
+    tls: { cert: serving.certPem, key: serving.keyPem },
+    metrics,
+    readiness,
+    logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } },
+    admission: { config: parseConfig({}), clusterVersion: () => options.version },
+  })
+  t.teardown(() => app.close())
+  return { app, metrics, readiness, lines }
+}
+
+function decodePatch(response: { patch?: string }): unknown {
+  return response.patch === undefined ? undefined : JSON.parse(Buffer.from(response.patch, 'base64').toString())
+}
+
+t.test('a v1 review of a UDP Service is patched, in v1, with the uid echoed', async (t) => {
+  const { app, metrics, lines } = setup()
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true }), { uid: 'u-1' }) })
+  t.equal(res.statusCode, 200)
+  const body = res.json()
+  t.equal(body.apiVersion, 'admission.k8s.io/v1')
+  t.equal(body.kind, 'AdmissionReview')
+  t.equal(body.response.uid, 'u-1')
+  t.equal(body.response.allowed, true)
+  t.equal(body.response.patchType, 'JSONPatch')
+  t.same(decodePatch(body.response), [
+    { op: 'add', path: '/metadata/annotations', value: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+  ])
+  t.match(body.response.warnings[0], /Classic ELB cannot carry UDP/)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_admission_requests_total'), /result="patched"\} 1/)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule="S2"\} 1/)
+  const log = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'admission')
+  t.match(log, { uid: 'u-1', kind: 'Service', namespace: 'demo', name: 'echo', operation: 'CREATE', decision: 'patched', rules: ['S2'] })
+  t.notMatch(lines.join(''), /selector|12345/, 'the log names the object but holds none of its contents')
+})
+
+t.test('a v1beta1 review is answered in v1beta1', async (t) => {
+  const { app } = setup()
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true }), { uid: 'b-1', apiVersion: 'admission.k8s.io/v1beta1' }) })
+  t.equal(res.json().apiVersion, 'admission.k8s.io/v1beta1')
+  t.equal(res.json().response.uid, 'b-1')
+  t.equal(res.json().response.patchType, 'JSONPatch')
+})
+
+t.test('a TCP Service needs no patch', async (t) => {
+  const { app } = setup()
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: false })) })
+  t.same(res.json().response, { uid: 'uid-1', allowed: true })
+})
+
+t.test('the mutating webhook denies mixed protocols on an old cluster', async (t) => {
+  const { app, metrics } = setup({ version: parseKubeVersion('1.19.16') })
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true, tcp: true })) })
+  const { response } = res.json()
+  t.equal(response.allowed, false)
+  t.equal(response.status.code, 403)
+  t.match(response.status.message, /TCP and UDP.*Kubernetes 1\.19\.16.*"echo-tcp".*"echo-udp"/s)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule="S1"\} 1/)
+})
+
+t.test('/validate never patches: it reports changes, and denies a missing required one', async (t) => {
+  const { app } = setup()
+  const udp = await app.inject({ method: 'POST', url: '/validate', payload: reviewFor(serviceObject({ udp: true })) })
+  t.equal(udp.json().response.allowed, false, 'a UDP Service without the NLB type would get a Classic ELB')
+  t.equal(udp.json().response.patch, undefined)
+  t.match(udp.json().response.status.message, /mutating webhook did not make a change/)
+  const local = await app.inject({
+    method: 'POST',
+    url: '/validate',
+    payload: reviewFor(serviceObject({ udp: true, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' }, local: true })),
+  })
+  t.equal(local.json().response.allowed, true)
+  t.equal(local.json().response.patch, undefined)
+  t.match(local.json().response.warnings[0], /^nlb-guard would have set annotation .*cross-zone/)
+})
+
+t.test('namespaces in excludedNamespaces are never touched', async (t) => {
+  const { app } = setup()
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true }), { namespace: 'kube-system' }) })
+  t.same(res.json().response, { uid: 'uid-1', allowed: true })
+})
+
+t.test('other kinds pass untouched', async (t) => {
+  const { app } = setup()
+  const review = reviewFor({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }, { kind: { group: '', version: 'v1', kind: 'ConfigMap' } })
+  t.same((await app.inject({ method: 'POST', url: '/mutate', payload: review })).json().response, { uid: 'uid-1', allowed: true })
+})
+
+t.test('while the cluster version is unknown, reviews get a 500 in the review and readiness says why', async (t) => {
+  const { app, readiness } = setup({ version: undefined })
+  readiness.add('cluster version', () => 'not known yet')
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true })) })
+  t.match(res.json().response, { uid: 'uid-1', allowed: false, status: { code: 500 } })
+  const ready = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json().reasons, ['cluster version: not known yet'])
+})
+
+t.test('readiness drops at shutdown; liveness stays', async (t) => {
+  const { app, readiness } = setup()
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  readiness.startShutdown()
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503)
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
+})
+
+const malformed: Array<{ name: string; payload: string | Buffer; contentType?: string; status: number; message: RegExp; reviewCode?: number }> = [
+  { name: 'not JSON', payload: '{"apiVersion": ', status: 400, message: /JSON/i },
+  { name: 'empty body', payload: '', status: 400, message: /empty/i },
+  { name: 'wrong content type', payload: 'apiVersion: v1', contentType: 'application/yaml', status: 415, message: /content-type/i },
+  { name: 'over the body limit', payload: Buffer.alloc(BODY_LIMIT + 1, 0x20), status: 413, message: /too large/i },
+  { name: 'a JSON array', payload: '[]', status: 400, message: /not an AdmissionReview/ },
+  { name: 'wrong kind', payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'Pod', request: {} }), status: 400, message: /kind/ },
+  { name: 'wrong apiVersion', payload: JSON.stringify({ apiVersion: 'v1', kind: 'AdmissionReview' }), status: 400, message: /apiVersion/ },
+  { name: 'no uid', payload: JSON.stringify({ ...reviewFor(serviceObject({ udp: true })), request: { ...reviewFor(serviceObject({ udp: true })).request, uid: undefined } }), status: 400, message: /request\.uid/ },
+  { name: 'a prototype-poisoning body', payload: '{"__proto__": {"x": 1}}', status: 400, message: /JSON/ },
+  {
+    name: 'uid known, request malformed',
+    payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-9', operation: 'FROB' } }),
+    status: 200,
+    message: /not an AdmissionReview/,
+    reviewCode: 400,
+  },
+  {
+    name: 'uid known, object not a Service',
+    payload: JSON.stringify(reviewFor({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: 'all' } })),
+    status: 200,
+    message: /not a v1 Service: spec\.ports/,
+    reviewCode: 400,
+  },
+]
+
+for (const m of malformed) {
+  t.test(`bad input: ${m.name}`, async (t) => {
+    const { app, metrics } = setup()
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload: m.payload, headers: { 'content-type': m.contentType ?? 'application/json' } })
+    t.equal(res.statusCode, m.status)
+    const body = res.json()
+    if (m.reviewCode !== undefined) {
+      t.equal(body.response.allowed, false)
+      t.equal(body.response.status.code, m.reviewCode)
+      t.match(body.response.status.message, m.message)
+    } else {
+      t.equal(body.code, m.status)
+      t.match(body.message, m.message)
+      t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_bad_requests_total'), /\} 1/)
+    }
+    const after = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true })) })
+    t.equal(after.json().response.patchType, 'JSONPatch', 'a valid review still succeeds afterwards')
+  })
+}
