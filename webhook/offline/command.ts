@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { text as readStream } from 'node:stream/consumers'
 import { parseArgs } from 'node:util'
 import type { CliIo, Command } from '../cli/io.js'
-import { loadConfig } from '../config.js'
+import { ConfigError, loadConfig } from '../config.js'
 import { parseKubeVersion } from '../rules/version.js'
 import type { FixResult, ManifestSource } from './fix.js'
 import { describeReport, fixManifests, ManifestError } from './fix.js'
@@ -56,7 +56,14 @@ async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): P
     io.stdout.write(usage(name))
     return 0
   }
-  const config = await loadConfig(values.config, values['kube-version'] === undefined ? {} : { kubeVersion: values['kube-version'] })
+  let config
+  try {
+    config = await loadConfig(values.config, values['kube-version'] === undefined ? {} : { kubeVersion: values['kube-version'] })
+  } catch (error: unknown) {
+    if (!(error instanceof ConfigError)) throw error
+    io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
+    return 1
+  }
   const version = parseKubeVersion(config.kubeVersion ?? DEFAULT_OFFLINE_KUBE_VERSION)
   const files = values.filename ?? ['-']
   const sources: ManifestSource[] = []
