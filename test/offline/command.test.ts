@@ -141,3 +141,75 @@ t.test('the real CLI: exit codes reach the shell', async (t) => {
   t.equal(fixed.code, 0)
   t.match(fixed.stdout, /aws-load-balancer-type: nlb/)
 })
+
+t.test('fix: pods and pod templates that a UDP LoadBalancer Service in the input selects get the sidecar', async (t) => {
+  const input = `apiVersion: v1
+kind: Service
+metadata:
+  name: sip
+spec:
+  type: LoadBalancer
+  selector:
+    app: sip
+  ports:
+  - name: sip
+    port: 5060
+    protocol: UDP
+    targetPort: sip
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: sip
+spec:
+  selector:
+    matchLabels:
+      app: sip
+  template:
+    metadata:
+      labels:
+        app: sip
+    spec:
+      containers:
+      - name: server
+        image: example/sip
+        ports:
+        - name: sip
+          containerPort: 5060
+          protocol: UDP
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: report
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          labels:
+            app: report
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: job
+            image: example/report
+`
+  for (const [version, where] of [['1.30.0', 'initContainers'], ['1.28.0', 'containers']] as const) {
+    const io = capture(input)
+    t.equal(await fixCommand(['--kube-version', version], io), 0)
+    const [, deployment, cronJob] = io.out().split(/^---\n/m).map((d) => parse(d))
+    const injected = deployment.spec.template.spec[where].find((c: { name: string }) => c.name === 'nlb-guard-healthcheck')
+    t.ok(injected, `${version}: the Deployment's template has the sidecar in ${where}`)
+    t.same(injected.args.slice(0, 3), ['healthcheck', '--port', '5060'], 'on the resolved named targetPort')
+    t.equal(deployment.spec.template.metadata.annotations['nlb-guard.io/healthcheck-ports'], '5060')
+    t.notOk(JSON.stringify(cronJob).includes('nlb-guard-healthcheck'), 'a workload no Service selects is untouched')
+    t.match(io.err(), /Deployment sip: warning: added .*nlb-guard-healthcheck/)
+  }
+  const again = capture(input)
+  await fixCommand([], again)
+  const twice = capture(again.out())
+  t.equal(await fixCommand([], twice), 0)
+  t.equal(twice.out(), again.out(), 'fix on its own output changes nothing')
+})

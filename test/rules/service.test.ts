@@ -155,7 +155,10 @@ for (const c of cases) {
       return
     }
     t.equal(decision.allowed, true, 'allowed')
-    if (!decision.allowed) return t.fail(decision.message)
+    if (!decision.allowed) {
+      t.fail(decision.message)
+      return
+    }
     t.same(decision.ops, c.ops ?? [], 'exact JSON Patch operations')
     t.equal(decision.changes.length > 0, decision.ops.length > 0, 'a change is explained exactly when something changes')
     assertWarnings(t, decision, c.warnings ?? [])

@@ -164,3 +164,41 @@ for (const m of malformed) {
     t.equal(after.json().response.patchType, 'JSONPatch', 'a valid review still succeeds afterwards')
   })
 }
+
+t.test('Pods: the rule reads only the request namespace from the lookup, and patches with the sidecar', async (t) => {
+  const { podRules } = await import('../../webhook/admission/pod-rules.js')
+  const config = parseConfig({})
+  const asked: string[] = []
+  const lookup = {
+    servicesIn: (namespace: string) => {
+      asked.push(namespace)
+      return namespace === 'voip'
+        ? [{ metadata: { name: 'sip', namespace: 'voip' }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }]
+        : []
+    },
+  }
+  const app = buildServer({
+    tls: { cert: serving.certPem, key: serving.keyPem },
+    metrics: createMetrics({ defaultMetrics: false }),
+    readiness: new Readiness(),
+    logger: false,
+    admission: { config, clusterVersion: () => parseKubeVersion('1.28.3'), rules: podRules(lookup, config.sidecar) },
+  })
+  t.teardown(() => app.close())
+  const podKind = { group: '', version: 'v1', kind: 'Pod' }
+  // No namespace in the object: the request's namespace is where the pod is created.
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'sip-', labels: { app: 'sip' } }, spec: { containers: [{ name: 'sip', image: 'sip' }] } }
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(pod, { kind: podKind, namespace: 'voip' }) })
+  const { response } = res.json()
+  t.equal(response.patchType, 'JSONPatch')
+  const ops = decodePatch(response) as Array<{ path: string; value: { name?: string } }>
+  t.equal(ops[0]?.path, '/spec/containers/-', 'before 1.29: a regular container')
+  t.equal(ops[0]?.value.name, 'nlb-guard-healthcheck')
+  t.same(asked, ['voip'])
+  const elsewhere = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(pod, { kind: podKind, namespace: 'other' }) })
+  t.same(elsewhere.json().response, { uid: 'uid-1', allowed: true }, 'a pod in another namespace is untouched')
+  const update = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(pod, { kind: podKind, namespace: 'voip', operation: 'UPDATE' }) })
+  t.same(update.json().response, { uid: 'uid-1', allowed: true }, 'only CREATE is mutated')
+  const bad = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor({ kind: 'Pod', spec: { containers: 'x' } }, { kind: podKind }) })
+  t.match(bad.json().response, { allowed: false, status: { code: 400, message: /not a v1 Pod/ } })
+})

@@ -1,8 +1,10 @@
+import type { Document } from 'yaml'
 import { parseAllDocuments } from 'yaml'
 import type { Config } from '../config.js'
-import { Service } from '../k8s/objects.js'
+import { Pod, Service } from '../k8s/objects.js'
 import type { Decision } from '../rules/decision.js'
-import { warningsOf } from '../rules/decision.js'
+import { NO_CHANGE, warningsOf } from '../rules/decision.js'
+import { mutatePod, POD_TEMPLATE_PATHS, templatePointer } from '../rules/pod.js'
 import { mutateService } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import { applyToDocument, styleOf } from './yaml-patch.js'
@@ -38,54 +40,111 @@ export class ManifestError extends Error {
 
 export interface FixOptions {
   readonly version: KubeVersion
-  readonly config: Pick<Config, 'mixedProtocolLBService' | 'unbuildableMixedProtocol'>
+  readonly config: Pick<Config, 'mixedProtocolLBService' | 'unbuildableMixedProtocol' | 'sidecar'>
+}
+
+interface Entry {
+  readonly source: ManifestSource
+  readonly index: number
+  readonly document: Document
+  /** The document's text in the source, up to where the next one starts (its trailing comments included). */
+  readonly original: string
+  changed: boolean
 }
 
 export function fixManifests(sources: readonly ManifestSource[], options: FixOptions): FixResult {
-  const reports: ObjectReport[] = []
-  const outputs = sources.map((source) => {
+  const entries: Entry[] = []
+  for (const source of sources) {
     const documents = parseAllDocuments(source.text)
-    if (!Array.isArray(documents)) return source // an empty stream
-    const style = styleOf(source.text)
-    let output = ''
+    if (!Array.isArray(documents)) continue // an empty stream
     let cursor = 0
     documents.forEach((document, index) => {
-      // A document's text runs to where the next one starts: its trailing comments belong to it.
-      const end = documents[index + 1]?.range[0] ?? source.text.length
-      const original = source.text.slice(cursor, end)
-      cursor = end
       const error = document.errors[0]
       if (error) throw new ManifestError(`${source.name}: document ${index + 1}: ${error.message}`, { cause: error })
-      const object: unknown = document.toJS()
-      const decision = decide(object, options)
-      if (decision === undefined) {
-        output += original
-        return
-      }
-      reports.push({ source: source.name, index, kind: 'Service', name: nameOf(object), decision })
-      if (!decision.allowed || decision.ops.length === 0) {
-        output += original
-        return
-      }
-      applyToDocument(document, decision.ops)
-      output += (index === 0 ? leadingBlank(original) : '') + document.toString(style)
+      const end = documents[index + 1]?.range[0] ?? source.text.length
+      entries.push({ source, index, document, original: source.text.slice(cursor, end), changed: false })
+      cursor = end
     })
-    return { name: source.name, text: output }
+  }
+
+  const reports: ObjectReport[] = []
+  const apply = (entry: Entry, kind: string, decision: Decision): void => {
+    reports.push({ source: entry.source.name, index: entry.index, kind, name: nameOf(entry.document.toJS()), decision })
+    if (decision.allowed && decision.ops.length > 0) {
+      applyToDocument(entry.document, decision.ops)
+      entry.changed = true
+    }
+  }
+
+  // Services first: pods are matched against the corrected Services, as at admission.
+  const services: Service[] = []
+  for (const entry of entries) {
+    const object: unknown = entry.document.toJS()
+    if (!isRecord(object) || object['apiVersion'] !== 'v1' || object['kind'] !== 'Service') continue
+    const service = Service.safeParse(object)
+    if (!service.success) continue
+    apply(entry, 'Service', serviceDecision(service.data, options))
+    const corrected = Service.safeParse(entry.document.toJS())
+    if (corrected.success) services.push(corrected.data)
+  }
+  if (options.config.sidecar.injection !== 'never') {
+    for (const entry of entries) {
+      const object: unknown = entry.document.toJS()
+      if (!isRecord(object) || typeof object['kind'] !== 'string') continue
+      const kind = object['kind']
+      if (!WORKLOAD_API_VERSIONS.has(`${String(object['apiVersion'])} ${kind}`)) continue
+      const template = (POD_TEMPLATE_PATHS[kind] ?? []).reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
+      const pod = Pod.safeParse(template)
+      if (!pod.success) continue
+      const namespace = namespaceOf(object)
+      const decision = mutatePod({
+        pod: pod.data,
+        basePath: templatePointer(kind) ?? '',
+        subject: `${kind} ${nameOf(object)}`,
+        services: services.filter((s) => namespaceOf(s) === namespace),
+        version: options.version,
+        sidecar: options.config.sidecar,
+      })
+      if (decision !== NO_CHANGE) apply(entry, kind, decision)
+    }
+  }
+
+  const outputs = sources.map((source) => {
+    const own = entries.filter((e) => e.source === source)
+    if (!own.some((e) => e.changed)) return source
+    const style = styleOf(source.text)
+    const text = own
+      .map((e) => (e.changed ? (e.index === 0 ? leadingBlank(e.original) : '') + e.document.toString(style) : e.original))
+      .join('')
+    return { name: source.name, text }
   })
   return { outputs, reports }
 }
 
-/** The rules' decision for one object, or undefined when no rule looks at its kind. */
-function decide(object: unknown, options: FixOptions): Decision | undefined {
-  if (!isRecord(object) || object['apiVersion'] !== 'v1' || object['kind'] !== 'Service') return undefined
-  const service = Service.safeParse(object)
-  if (!service.success) return undefined
+/** The kinds whose pods (or pod templates) the Pod rule looks at, with their API versions. */
+const WORKLOAD_API_VERSIONS: ReadonlySet<string> = new Set([
+  'v1 Pod',
+  'apps/v1 Deployment',
+  'apps/v1 StatefulSet',
+  'apps/v1 DaemonSet',
+  'apps/v1 ReplicaSet',
+  'batch/v1 Job',
+  'batch/v1 CronJob',
+])
+
+function serviceDecision(service: Service, options: FixOptions): Decision {
   return mutateService({
     operation: 'CREATE',
-    object: service.data,
+    object: service,
     cluster: { version: options.version, mixedProtocolGate: options.config.mixedProtocolLBService },
     policy: { unbuildableMixedProtocol: options.config.unbuildableMixedProtocol },
   })
+}
+
+/** Objects without a namespace go to the default one (or kubectl's -n): treat them alike. */
+function namespaceOf(object: unknown): string {
+  const metadata = isRecord(object) && isRecord(object['metadata']) ? object['metadata'] : {}
+  return typeof metadata['namespace'] === 'string' ? metadata['namespace'] : 'default'
 }
 
 /** Blank lines before the first document, which the yaml library does not keep. */

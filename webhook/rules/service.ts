@@ -159,8 +159,9 @@ export function mutateService(input: ServiceRuleInput): Decision {
       hints.push(
         `${subject}: UDP ports (${listPorts(udp)}) with instance targets and externalTrafficPolicy: Cluster have no ` +
           `working health check: the NLB probes the UDP NodePort over TCP, where nothing answers. Set ` +
-          `externalTrafficPolicy: Local (nlb-guard then adds a TCP health-check sidecar to the pods), or use IP ` +
-          `targets (${A.AWS_NLB_TARGET_TYPE}: ip with the AWS Load Balancer Controller).`,
+          `externalTrafficPolicy: Local (the NLB then checks kube-proxy's health-check node port over HTTP), or use ` +
+          `IP targets (${A.AWS_NLB_TARGET_TYPE}: ip with the AWS Load Balancer Controller; nlb-guard adds a TCP ` +
+          `health-check sidecar to the pods).`,
       )
     }
   }

@@ -8,7 +8,10 @@ import { selfSignedForLocalhost } from '../../certs/issue.js'
 import { certificateInfo } from '../../certs/rotation.js'
 import type { CliIo, Command } from '../cli/io.js'
 import { UsageError } from '../cli/io.js'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { podRules } from '../admission/pod-rules.js'
 import { fetchGitVersion, loadKubeConfig } from '../cluster/kube.js'
+import { startServiceCache, type ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
@@ -118,12 +121,19 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   const readiness = new Readiness()
   const { tls, generatedCaFile } = await loadTls(config)
 
+  // `--kube-version` alone means no cluster: nothing to read Services from.
+  const kubeConfig = config.kubeVersion !== undefined && config.kubeconfig === undefined ? undefined : loadKubeConfig(config.kubeconfig)
+  const serviceCache = kubeConfig !== undefined && config.sidecar.injection !== 'never' ? createServiceCache(kubeConfig, metrics, () => app.log) : undefined
   const app = buildServer({
     tls,
     metrics,
     readiness,
     logger,
-    admission: { config, clusterVersion: () => versionSource.current() },
+    admission: {
+      config,
+      clusterVersion: () => versionSource.current(),
+      ...(serviceCache === undefined ? {} : { rules: podRules(serviceCache, config.sidecar) }),
+    },
   })
   const log = app.log
   metrics.certificateNotAfter.set(certificateInfo(String(tls.cert)).notAfter.getTime() / 1000)
@@ -131,8 +141,18 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
     log.warn({ caFile: generatedCaFile }, 'no --tls-cert/--tls-key: serving a self-signed certificate for localhost, 127.0.0.1 and ::1')
   }
 
-  const versionSource = createVersionSource(config, app.log, metrics)
+  const versionSource = createVersionSource(config, kubeConfig, app.log, metrics)
   readiness.add('cluster version', () => (versionSource.current() === undefined ? 'not known yet' : null))
+  if (serviceCache !== undefined) {
+    readiness.add('service cache', () => (serviceCache.synced() ? null : 'not synced yet'))
+  } else {
+    log.info(
+      { injection: config.sidecar.injection },
+      kubeConfig === undefined
+        ? 'Pod injection is off: no cluster connection (--kube-version without --kubeconfig), so no Services to match pods against'
+        : 'Pod injection is off: sidecar.injection is never',
+    )
+  }
 
   const metricsApp = Fastify({ logger: false })
   metricsApp.get('/metrics', async (_request, reply) =>
@@ -141,6 +161,7 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   registerHealth(metricsApp, readiness)
 
   versionSource.start()
+  serviceCache?.start()
   await app.listen({ port: config.port, host: config.address })
   await metricsApp.listen({ port: config.metricsPort, host: config.address })
   log.info(
@@ -159,6 +180,7 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
         readiness.startShutdown()
         await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000))
         versionSource.stop()
+        await serviceCache?.stop()
         await Promise.all([app.close(), metricsApp.close()])
         log.info('closed')
       })()
@@ -181,14 +203,15 @@ async function loadTls(config: Config): Promise<{ tls: TlsMaterial; generatedCaF
   return { tls: { cert: serving.certPem, key: serving.keyPem, clientCa }, generatedCaFile }
 }
 
-function createVersionSource(config: Config, log: WebhookServer['log'], metrics: Metrics): VersionSource {
+function createVersionSource(config: Config, kubeConfig: KubeConfig | undefined, log: WebhookServer['log'], metrics: Metrics): VersionSource {
   if (config.kubeVersion !== undefined) {
     const version = parseKubeVersion(config.kubeVersion)
     metrics.clusterVersion.set({ version: version.text, source: 'override' }, 1)
     log.info({ version: version.text }, 'cluster version set by configuration')
     return fixedVersion(version)
   }
-  const fetch = fetchGitVersion(loadKubeConfig(config.kubeconfig))
+  if (kubeConfig === undefined) throw new Error('a cluster connection is required to read its version')
+  const fetch = fetchGitVersion(kubeConfig)
   let previous: string | undefined
   return polledVersion({
     fetch,
@@ -205,5 +228,14 @@ function createVersionSource(config: Config, log: WebhookServer['log'], metrics:
       if (known === undefined) log.warn({ reason }, 'not ready: cannot read the cluster version from /version (retrying in 5 s)')
       else log.warn({ reason, version: known.text }, 'cannot refresh the cluster version; keeping the last one')
     },
+  })
+}
+
+function createServiceCache(kubeConfig: KubeConfig, metrics: Metrics, log: () => WebhookServer['log']): ServiceCache {
+  return startServiceCache(kubeConfig, {
+    onSynced: (count) => log().info({ services: count }, 'service cache synced: UDP LoadBalancer Services'),
+    onSize: (count) => metrics.serviceCacheSize.set(count),
+    onError: (error, retryInMs) =>
+      log().warn({ reason: error instanceof Error ? error.message : String(error), retryInMs }, 'service cache: list or watch failed; retrying'),
   })
 }

@@ -1,0 +1,195 @@
+import type { SidecarConfig } from '../config.js'
+import type { Container, ObjectMeta, PodSpec, Service } from '../k8s/objects.js'
+import { portProtocol } from '../k8s/objects.js'
+import * as A from './annotations.js'
+import type { Change, Decision, JsonPatchOp } from './decision.js'
+import { NO_CHANGE } from './decision.js'
+import { escapePointerToken, setMapEntries } from './patch.js'
+import { annotationsOf, isLoadBalancer, loadBalancerController } from './service.js'
+import { atLeast, type KubeVersion } from './version.js'
+
+export const SIDECAR_NAME = 'nlb-guard-healthcheck'
+
+/** A pod, or a workload's pod template, and where it sits in the object being patched. */
+export interface PodTemplate {
+  readonly metadata?: ObjectMeta | null | undefined
+  readonly spec?: PodSpec | null | undefined
+}
+
+export interface PodRuleInput {
+  readonly pod: PodTemplate
+  /** JSON Pointer of the pod template in the admitted object: '' for a Pod, '/spec/template' for a Deployment. */
+  readonly basePath: string
+  /** For messages: `Pod demo/web-1`, `Deployment demo/web`. */
+  readonly subject: string
+  /** LoadBalancer Services with UDP ports in the pod's namespace (the cache holds no others). */
+  readonly services: readonly Service[]
+  readonly version: KubeVersion
+  readonly sidecar: SidecarConfig
+}
+
+/**
+ * The Pod rule (DESIGN §5): a pod behind a UDP LoadBalancer Service gets one small sidecar that
+ * answers TCP on each UDP target port, because NLB health checks are TCP or HTTP and a UDP target
+ * without one never becomes healthy.
+ */
+export function mutatePod(input: PodRuleInput): Decision {
+  const { pod, sidecar } = input
+  const annotations = annotationsOf(pod)
+  const spec = pod.spec
+  if (spec == null || sidecar.injection === 'never' || annotations[A.INJECT] === 'false') return NO_CHANGE
+  // hostNetwork pods share the node's ports: a listener there is the node's, so only on request.
+  if (spec.hostNetwork === true && annotations[A.INJECT] !== 'true') return NO_CHANGE
+  const containers = [...(spec.containers ?? []), ...(spec.initContainers ?? [])]
+  if (containers.some((c) => c.name === SIDECAR_NAME)) return NO_CHANGE
+
+  const labels = pod.metadata?.labels ?? {}
+  const hints: string[] = []
+  const ports = new Map<number, Set<string>>()
+  for (const service of input.services) {
+    if (!selects(service, labels) || !wantsSidecar(service, sidecar)) continue
+    const serviceName = `${service.metadata?.namespace ?? ''}/${service.metadata?.name ?? ''}`.replace(/^\//, '')
+    for (const port of service.spec?.ports ?? []) {
+      if (portProtocol(port) !== 'UDP') continue
+      const target = resolveTargetPort(port.targetPort, port.port, containers)
+      if (target === undefined) {
+        hints.push(
+          `${input.subject}: Service ${serviceName} port ${port.port}/UDP targets "${String(port.targetPort)}", which names ` +
+            `no UDP containerPort of this pod, so nlb-guard cannot tell which port to health-check; it added none for it.`,
+        )
+        continue
+      }
+      if (servesTcp(containers, target)) continue
+      const services = ports.get(target) ?? new Set<string>()
+      services.add(serviceName)
+      ports.set(target, services)
+    }
+  }
+  if (ports.size === 0) return hints.length === 0 ? NO_CHANGE : { allowed: true, ops: [], changes: [], hints }
+
+  const sorted = [...ports.keys()].sort((a, b) => a - b)
+  const native = atLeast(input.version, 1, 29)
+  const container = sidecarContainer(sorted, sidecar, native)
+  const base = input.basePath
+  const ops: JsonPatchOp[] = []
+  if (native) {
+    ops.push(spec.initContainers == null
+      ? { op: 'add', path: `${base}/spec/initContainers`, value: [container] }
+      : { op: 'add', path: `${base}/spec/initContainers/-`, value: container })
+  } else {
+    ops.push(spec.containers == null
+      ? { op: 'add', path: `${base}/spec/containers`, value: [container] }
+      : { op: 'add', path: `${base}/spec/containers/-`, value: container })
+  }
+  const portList = sorted.join(',')
+  const annotationUpdate = new Map([[A.HEALTHCHECK_PORTS, portList]])
+  ops.push(
+    ...(pod.metadata == null
+      ? [{ op: 'add' as const, path: `${base}/metadata`, value: { annotations: Object.fromEntries(annotationUpdate) } }]
+      : setMapEntries(`${base}/metadata/annotations`, pod.metadata.annotations, annotationUpdate)),
+  )
+  const services = [...new Set([...ports.values()].flatMap((s) => [...s]))].sort()
+  const change: Change = {
+    rule: 'P1',
+    required: false,
+    message:
+      `added ${native ? 'native sidecar (init container with restartPolicy: Always)' : 'sidecar container'} ${SIDECAR_NAME} ` +
+      `answering TCP on port${sorted.length > 1 ? 's' : ''} ${sorted.join(', ')} while the app's UDP socket is bound, for ` +
+      `Service${services.length > 1 ? 's' : ''} ${services.join(', ')}: NLB health checks cannot be UDP, so without it ` +
+      `the targets never become healthy. Annotation ${A.HEALTHCHECK_PORTS}: "${portList}" records the ports; ` +
+      `${A.INJECT}: "false" opts out.`,
+  }
+  return { allowed: true, ops, changes: [change], hints }
+}
+
+/** A Service selects a pod when its selector is non-empty and a subset of the pod's labels. */
+export function selects(service: Service, labels: Readonly<Record<string, string>>): boolean {
+  const selector = service.spec?.selector ?? {}
+  const entries = Object.entries(selector)
+  return entries.length > 0 && entries.every(([key, value]) => labels[key] === value)
+}
+
+/** Whether this Service's pods get a sidecar: a UDP LoadBalancer on AWS, per the injection policy. */
+function wantsSidecar(service: Service, sidecar: SidecarConfig): boolean {
+  if (!isLoadBalancer(service) || annotationsOf(service)[A.IGNORE] === 'true') return false
+  if (loadBalancerController(service) === 'other') return false
+  if (sidecar.injection === 'ip-targets') {
+    const annotations = annotationsOf(service)
+    return annotations[A.AWS_NLB_TARGET_TYPE] === 'ip' || annotations[A.AWS_LB_TYPE] === 'nlb-ip'
+  }
+  return true
+}
+
+/**
+ * The pod port a Service port sends to: a number as is; a name is the pod's UDP containerPort of
+ * that name; absent means the Service port itself (Kubernetes defaults targetPort to port).
+ */
+export function resolveTargetPort(
+  targetPort: number | string | undefined,
+  port: number,
+  containers: readonly Container[],
+): number | undefined {
+  if (targetPort === undefined) return port
+  if (typeof targetPort === 'number') return targetPort
+  if (/^\d+$/.test(targetPort)) return Number(targetPort)
+  for (const container of containers) {
+    for (const containerPort of container.ports ?? []) {
+      if (containerPort.name === targetPort && portProtocol(containerPort) === 'UDP') return containerPort.containerPort
+    }
+  }
+  return undefined
+}
+
+/** A container already serving TCP on the port answers the health check itself (seed 002's pattern). */
+function servesTcp(containers: readonly Container[], port: number): boolean {
+  return containers.some((c) => (c.ports ?? []).some((p) => p.containerPort === port && portProtocol(p) === 'TCP'))
+}
+
+/** The injected container: passes the `restricted` Pod Security Standard, small and fixed in size. */
+export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfig, native: boolean): Record<string, unknown> {
+  const tcp = sidecar.mode === 'tcp'
+  return {
+    name: SIDECAR_NAME,
+    image: sidecar.image,
+    args: [
+      'healthcheck',
+      ...ports.flatMap((p) => ['--port', String(p)]),
+      '--mode',
+      sidecar.mode,
+      ...(tcp ? [] : ['--http-port', String(sidecar.httpPort)]),
+      '--interval-ms',
+      String(sidecar.intervalMs),
+    ],
+    ...(native ? { restartPolicy: 'Always' } : {}),
+    ports: tcp
+      ? ports.map((p) => ({ name: `hc-${p}`, containerPort: p, protocol: 'TCP' }))
+      : [{ name: 'hc-http', containerPort: sidecar.httpPort, protocol: 'TCP' }],
+    resources: sidecar.resources,
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  }
+}
+
+/** Where the pod template sits in each workload kind, for offline `fix` and optional template mutation. */
+export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+}
+
+export function templatePointer(kind: string): string | undefined {
+  const path = POD_TEMPLATE_PATHS[kind]
+  return path === undefined ? undefined : path.map((p) => `/${escapePointerToken(p)}`).join('')
+}
