@@ -1,4 +1,3 @@
-import { ConfigError } from '../config.js'
 import type { CliIo, Command } from './io.js'
 import { UsageError } from './io.js'
 
@@ -49,7 +48,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 2
     }
-    if (error instanceof ConfigError) {
+    // By name: importing config.js here would load zod and yaml into the sidecar.
+    if (error instanceof Error && error.name === 'ConfigError') {
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 1
     }
