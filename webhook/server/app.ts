@@ -23,6 +23,13 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000
 /** A body that takes longer than this to arrive is not from the apiserver (its webhook timeout is at most 30 s). */
 export const REQUEST_TIMEOUT_MS = 10_000
 
+/**
+ * Node enforces requestTimeout only when its connection sweep runs (every 30 s by default), and sizes
+ * headersTimeout from the requestTimeout given to createServer (fastify sets it only afterwards, so
+ * Node keeps 60 s): without both options a stalled request holds its socket for 30–60 s, not 10.
+ */
+const HTTP_TIMEOUTS = { requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }
+
 /** TLS 1.2+ with forward-secret AEAD suites only (Mozilla "intermediate"), which Go's client supports. */
 const CIPHERS = [
   'TLS_AES_128_GCM_SHA256',
@@ -74,7 +81,7 @@ export function tlsOptions(tls: TlsMaterial) {
 /** Builds the TLS admission server; it does not listen (the entry point does, tests use inject()). */
 export function buildServer(deps: ServerDeps) {
   const app = Fastify({
-    https: tlsOptions(deps.tls),
+    https: { ...tlsOptions(deps.tls), ...HTTP_TIMEOUTS },
     bodyLimit: BODY_LIMIT,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -143,6 +150,7 @@ function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger
     {
       uid: admission.uid,
       webhook: mode,
+      reviewVersion: decoded.apiVersion,
       kind,
       namespace: admission.namespace,
       name: admission.name,

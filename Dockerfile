@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# nlb-guard's image. It runs `nlb-guard serve` by default, and the same image is the health-check
+# sidecar that nlb-guard injects next to UDP pods (`args: [healthcheck, --port, ...]`).
+#
+#   docker build -t ghcr.io/nlb-guard/nlb-guard:0.1.0 .
+#
+# The project's machines have no Docker engine: test/docker/production.test.ts reads the commands
+# below from this file, performs the same steps in a temporary folder and runs the result.
+
+# The Node release the project pins (package.json devDependencies.node); the test keeps them equal.
+ARG NODE_VERSION=24.21.0
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would compile before the sources are copied, and the `node`
+# devDependency's install script would fetch a second Node, which this image already is.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY webhook ./webhook
+COPY certs ./certs
+COPY sidecar ./sidecar
+RUN npm run build
+
+# Production dependencies only, installed apart so that npm itself stays out of the final image.
+FROM node:${NODE_VERSION}-bookworm-slim AS production-dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:${NODE_VERSION}-bookworm-slim
+# nlb-guard needs node only: without npm, npx, corepack and yarn there is less to patch and to scan.
+RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx \
+      /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-v*
+WORKDIR /app
+# package.json makes Node read dist/ as ES modules ("type": "module") and gives --version.
+COPY package.json ./
+COPY --from=production-dependencies /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+# The uid and gid the manifests run as (runAsUser/runAsGroup 65532), numeric so that
+# runAsNonRoot can verify them; the files above stay root's and read-only to it.
+USER 65532:65532
+EXPOSE 8443 9090
+ENTRYPOINT ["node", "/app/dist/webhook/bin.js"]
+CMD ["serve"]

@@ -1,0 +1,307 @@
+// What `kubectl apply -k manifests/overlays/<name>` installs, checked against what nlb-guard
+// expects of it: the config file, the ports, the probes, the webhook policies, least privilege.
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { parse as parseYaml, parseAllDocuments } from 'yaml'
+import type { z } from 'zod'
+import { Config, loadConfig, parseConfig } from '../../webhook/config.js'
+import { ROOT } from '../fixtures/cli.js'
+
+interface Meta {
+  name: string
+  namespace?: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+}
+interface K8sObject {
+  apiVersion: string
+  kind: string
+  metadata: Meta
+  [field: string]: unknown
+}
+interface Probe {
+  httpGet: { path: string; port: string | number }
+  periodSeconds?: number
+}
+interface Container {
+  name: string
+  image: string
+  args?: string[]
+  ports: Array<{ name: string; containerPort: number; protocol: string }>
+  startupProbe?: Probe
+  readinessProbe?: Probe
+  livenessProbe?: Probe
+  resources: { requests: Record<string, string>; limits: Record<string, string> }
+  securityContext: Record<string, unknown>
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>
+}
+interface PodSpec {
+  serviceAccountName: string
+  priorityClassName?: string
+  terminationGracePeriodSeconds: number
+  securityContext: Record<string, unknown>
+  topologySpreadConstraints: Array<{ topologyKey: string; whenUnsatisfiable: string; labelSelector: { matchLabels: Record<string, string> } }>
+  containers: Container[]
+  volumes: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: object }>
+}
+interface Deployment extends K8sObject {
+  spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }
+}
+interface Webhook {
+  name: string
+  failurePolicy: string
+  reinvocationPolicy?: string
+  sideEffects: string
+  timeoutSeconds: number
+  matchPolicy: string
+  admissionReviewVersions: string[]
+  clientConfig: { service: { name: string; namespace: string; path: string; port: number }; caBundle?: string }
+  rules: Array<{ apiGroups: string[]; apiVersions: string[]; resources: string[]; operations: string[]; scope: string }>
+  namespaceSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> }
+  matchConditions?: Array<{ name: string; expression: string }>
+}
+interface WebhookConfiguration extends K8sObject {
+  webhooks: Webhook[]
+}
+interface PolicyRule {
+  apiGroups: string[]
+  resources: string[]
+  resourceNames?: string[]
+  verbs: string[]
+}
+
+const execFileAsync = promisify(execFile)
+const NAMESPACE = 'nlb-guard-system'
+const OVERLAYS = ['default', 'cert-manager'] as const
+
+async function render(overlay: string): Promise<K8sObject[]> {
+  const { stdout } = await execFileAsync('kubectl', ['kustomize', `${ROOT}manifests/overlays/${overlay}`], { maxBuffer: 16 << 20 })
+  return parseAllDocuments(stdout).map((doc) => doc.toJS() as K8sObject)
+}
+
+function only<T extends K8sObject>(objects: K8sObject[], kind: string, name?: string): T {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name))
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`)
+  return found[0] as T
+}
+
+function all<T extends K8sObject>(objects: K8sObject[], kind: string): T[] {
+  return objects.filter((o) => o.kind === kind) as T[]
+}
+
+function container(deployment: Deployment): Container {
+  const [first, ...rest] = deployment.spec.template.spec.containers
+  if (first === undefined || rest.length > 0) throw new Error('expected one container')
+  return first
+}
+
+/** A `--flag=value` (or `--flag value`) from a container's args. */
+function flag(args: readonly string[], name: string): string | undefined {
+  for (const [i, arg] of args.entries()) {
+    if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1)
+    if (arg === name) return args[i + 1]
+  }
+  return undefined
+}
+
+function isSubset(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([key, value]) => labels[key] === value)
+}
+
+/** Every key of the config schema, dotted: `port`, `tls.certFile`, `sidecar.resources.limits.cpu`... */
+function schemaKeys(schema: z.ZodType, prefix = ''): string[] {
+  let inner = schema as { def: { type: string; innerType?: z.ZodType }; shape?: Record<string, z.ZodType> }
+  while ((inner.def.type === 'default' || inner.def.type === 'optional') && inner.def.innerType !== undefined) {
+    inner = inner.def.innerType as unknown as typeof inner
+  }
+  if (inner.def.type !== 'object' || inner.shape === undefined) return []
+  return Object.entries(inner.shape).flatMap(([key, value]) => [`${prefix}${key}`, ...schemaKeys(value, `${prefix}${key}.`)])
+}
+
+const rendered = new Map(await Promise.all(OVERLAYS.map(async (overlay) => [overlay, await render(overlay)] as const)))
+const get = (overlay: (typeof OVERLAYS)[number]): K8sObject[] => rendered.get(overlay) ?? []
+
+t.test('base/config.yaml is complete and every value is the default', async (t) => {
+  const text = await readFile(`${ROOT}manifests/base/config.yaml`, 'utf8')
+  const fromFile = (parseYaml(text) ?? {}) as Record<string, unknown>
+  // loadConfig reads it as `serve --config` does.
+  t.same(await loadConfig(`${ROOT}manifests/base/config.yaml`), parseConfig({}), 'loads as exactly the defaults')
+  for (const key of schemaKeys(Config)) {
+    const value = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], fromFile)
+    const leaf = key.split('.').at(-1) ?? key
+    // Optional keys without a default are shown commented out, with an example value.
+    t.ok(value !== undefined || new RegExp(`^#(\\s+)${leaf}:`, 'm').test(text), `${key} is in the file`)
+  }
+})
+
+for (const overlay of OVERLAYS) {
+  t.test(`overlay ${overlay}`, async (t) => {
+    const objects = get(overlay)
+    const config = await loadConfig(`${ROOT}manifests/base/config.yaml`)
+    const deployment = only<Deployment>(objects, 'Deployment', 'nlb-guard')
+    const pod = deployment.spec.template.spec
+    const podLabels = deployment.spec.template.metadata.labels
+    const main = container(deployment)
+    const args = main.args ?? []
+    const portNamed = (name: string) => main.ports.find((p) => p.name === name)?.containerPort
+
+    t.test('everything namespaced lives in nlb-guard-system, which nlb-guard ignores and runs restricted', async (t) => {
+      const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'])
+      for (const o of objects.filter((o) => !clusterScoped.has(o.kind))) t.equal(o.metadata.namespace, NAMESPACE, `${o.kind} ${o.metadata.name}`)
+      t.match(only(objects, 'Namespace', NAMESPACE).metadata.labels, { 'nlb-guard.io/ignore': 'true', 'pod-security.kubernetes.io/enforce': 'restricted' })
+    })
+
+    t.test('serve reads the mounted config.yaml', async (t) => {
+      t.equal(args[0], 'serve')
+      const configFile = flag(args, '--config') ?? ''
+      const mount = main.volumeMounts.find((m) => configFile.startsWith(`${m.mountPath}/`))
+      t.ok(mount, `${configFile} is on a mounted volume`)
+      const volume = pod.volumes.find((v) => v.name === mount?.name)
+      const configMap = only(objects, 'ConfigMap', volume?.configMap?.name)
+      const data = (configMap as K8sObject & { data: Record<string, string> }).data
+      t.equal(data[configFile.split('/').at(-1) ?? ''], await readFile(`${ROOT}manifests/base/config.yaml`, 'utf8'), 'the ConfigMap holds base/config.yaml')
+    })
+
+    t.test('ports, probes and Service agree with the config', async (t) => {
+      t.equal(portNamed('https'), config.port, 'container port https is config.port')
+      t.equal(portNamed('metrics'), config.metricsPort, 'container port metrics is config.metricsPort')
+      // The kubelet has no client certificate: probes go to the plain-HTTP port.
+      t.match(main.readinessProbe, { httpGet: { path: '/readyz', port: 'metrics' } })
+      t.match(main.livenessProbe, { httpGet: { path: '/healthz', port: 'metrics' } })
+      t.match(main.startupProbe, { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 1 })
+      const service = only<K8sObject & { spec: { selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: string }> } }>(objects, 'Service', 'nlb-guard')
+      t.ok(isSubset(service.spec.selector, podLabels), 'the Service selects the pods')
+      t.match(service.spec.ports, [
+        { name: 'https', port: 443, targetPort: 'https' },
+        { name: 'metrics', port: 9090, targetPort: 'metrics' },
+      ])
+      const policy = only<K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ ports: Array<{ port: number; protocol: string }> }> } }>(objects, 'NetworkPolicy', 'nlb-guard')
+      t.ok(isSubset(policy.spec.podSelector.matchLabels, podLabels), 'the NetworkPolicy selects the pods')
+      t.same(policy.spec.ingress.flatMap((rule) => rule.ports).map((p) => `${p.protocol}/${p.port}`).sort(), [`TCP/${config.port}`, `TCP/${config.metricsPort}`].sort())
+    })
+
+    t.test('two replicas that survive a drain and shut down cleanly', async (t) => {
+      t.equal(deployment.spec.replicas, 2)
+      const pdb = only<K8sObject & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } }>(objects, 'PodDisruptionBudget', 'nlb-guard')
+      t.equal(pdb.spec.minAvailable, 1)
+      t.ok(isSubset(pdb.spec.selector.matchLabels, podLabels), 'the PodDisruptionBudget selects the pods')
+      const spread = Object.fromEntries(pod.topologySpreadConstraints.map((c) => [c.topologyKey, c]))
+      t.equal(spread['kubernetes.io/hostname']?.whenUnsatisfiable, 'DoNotSchedule', 'never two replicas on one node')
+      t.equal(spread['topology.kubernetes.io/zone']?.whenUnsatisfiable, 'ScheduleAnyway', 'zones best effort')
+      for (const c of pod.topologySpreadConstraints) t.ok(isSubset(c.labelSelector.matchLabels, podLabels), `${c.topologyKey} spread counts these pods`)
+      const longestAdmission = Math.max(...all<WebhookConfiguration>(objects, 'MutatingWebhookConfiguration').concat(all(objects, 'ValidatingWebhookConfiguration')).flatMap((c) => c.webhooks.map((w) => w.timeoutSeconds)))
+      t.ok(pod.terminationGracePeriodSeconds > config.shutdownDelaySeconds + longestAdmission, `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} outlasts the shutdown delay and an admission`)
+      t.equal(pod.priorityClassName, 'system-cluster-critical')
+    })
+
+    t.test('the restricted Pod Security Standard, read-only root, writable /tmp', async (t) => {
+      t.match(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } })
+      t.match(main.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } })
+      const tmp = main.volumeMounts.find((m) => m.mountPath === '/tmp')
+      t.ok(tmp && pod.volumes.find((v) => v.name === tmp.name)?.emptyDir, '/tmp is an emptyDir')
+      t.ok(main.resources.requests['cpu'] && main.resources.requests['memory'] && main.resources.limits['memory'], 'requests and a memory limit')
+      t.match(main.image, /^ghcr\.io\/nlb-guard\/nlb-guard:\d+\.\d+\.\d+$/)
+    })
+
+    t.test('webhooks: where they send, what, and what happens when nlb-guard is down', async (t) => {
+      const service = only(objects, 'Service', 'nlb-guard')
+      const mutating = only<WebhookConfiguration>(objects, 'MutatingWebhookConfiguration', 'nlb-guard')
+      const validating = only<WebhookConfiguration>(objects, 'ValidatingWebhookConfiguration', 'nlb-guard')
+      const table = [
+        ...mutating.webhooks.map((w) => ({ w, configuration: 'mutating' })),
+        ...validating.webhooks.map((w) => ({ w, configuration: 'validating' })),
+      ].map(({ w, configuration }) => ({
+        configuration,
+        name: w.name,
+        path: w.clientConfig.service.path,
+        resources: w.rules.flatMap((r) => r.resources),
+        operations: w.rules.flatMap((r) => r.operations),
+        failurePolicy: w.failurePolicy,
+        reinvocationPolicy: w.reinvocationPolicy,
+      }))
+      t.same(table, [
+        { configuration: 'mutating', name: 'services.nlb-guard.io', path: '/mutate', resources: ['services'], operations: ['CREATE', 'UPDATE'], failurePolicy: 'Fail', reinvocationPolicy: 'IfNeeded' },
+        { configuration: 'mutating', name: 'pods.nlb-guard.io', path: '/mutate', resources: ['pods'], operations: ['CREATE'], failurePolicy: 'Ignore', reinvocationPolicy: 'IfNeeded' },
+        { configuration: 'validating', name: 'services.nlb-guard.io', path: '/validate', resources: ['services'], operations: ['CREATE', 'UPDATE'], failurePolicy: 'Fail', reinvocationPolicy: undefined },
+      ])
+      for (const w of [...mutating.webhooks, ...validating.webhooks]) {
+        t.match(w, { sideEffects: 'None', matchPolicy: 'Equivalent', admissionReviewVersions: ['v1', 'v1beta1'] }, w.name)
+        t.ok(w.timeoutSeconds <= 5, `${w.name}: timeoutSeconds ${w.timeoutSeconds}`)
+        t.same(w.clientConfig.service, { name: service.metadata.name, namespace: service.metadata.namespace, path: w.clientConfig.service.path, port: 443 }, `${w.name} calls the Service on 443`)
+        t.notOk(w.clientConfig.caBundle, `${w.name}: caBundle is injected, not shipped`)
+        t.same(w.rules.map((r) => [r.apiGroups, r.apiVersions, r.scope]), [[[''], ['v1'], 'Namespaced']])
+        const notIn = Object.fromEntries(w.namespaceSelector.matchExpressions.filter((e) => e.operator === 'NotIn').map((e) => [e.key, e.values]))
+        t.same(notIn['kubernetes.io/metadata.name'], ['kube-system', NAMESPACE], `${w.name} skips kube-system and nlb-guard's namespace`)
+        t.same(notIn['nlb-guard.io/ignore'], ['true'], `${w.name} skips namespaces labelled nlb-guard.io/ignore=true`)
+        t.equal(w.namespaceSelector.matchExpressions.length, 2, 'and nothing else')
+        for (const excluded of config.excludedNamespaces) t.ok(notIn['kubernetes.io/metadata.name']?.includes(excluded), `config.excludedNamespaces ${excluded} is never sent`)
+        if (w.rules.some((r) => r.resources.includes('services'))) {
+          t.same(w.matchConditions?.map((c) => c.name), ['load-balancer', 'not-ignored'], `${w.name}: only LoadBalancer Services without nlb-guard.io/ignore`)
+        }
+      }
+    })
+
+    t.test('least privilege', async (t) => {
+      const rules = (kind: string) => all<K8sObject & { rules: PolicyRule[] }>(objects, kind).flatMap((r) => r.rules)
+      const grants = [...rules('ClusterRole'), ...rules('Role')]
+      for (const rule of grants) {
+        t.notOk([...rule.apiGroups, ...rule.resources, ...rule.verbs].includes('*'), `no wildcard in ${JSON.stringify(rule)}`)
+        t.notOk(rule.verbs.includes('delete') || rule.verbs.includes('deletecollection'), 'never deletes')
+      }
+      t.same(rules('ClusterRole').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }], 'Services: list and watch, for the informer')
+      t.notOk(rules('ClusterRole').some((r) => r.resources.includes('secrets')), 'no Secret cluster-wide')
+      for (const binding of [...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'ClusterRoleBinding'), ...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'RoleBinding')]) {
+        t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: NAMESPACE }], `${binding.kind} ${binding.metadata.name} binds nlb-guard's ServiceAccount`)
+      }
+      const webhookConfigRules = rules('ClusterRole').filter((r) => r.apiGroups.includes('admissionregistration.k8s.io'))
+      const secretRules = rules('Role').filter((r) => r.resources.includes('secrets'))
+      if (overlay === 'default') {
+        t.equal(flag(args, '--cert-mode'), 'bootstrap')
+        t.equal(flag(args, '--webhook-name'), 'nlb-guard')
+        const secret = flag(args, '--cert-secret')
+        t.equal(secret, 'nlb-guard-tls')
+        // The Secret lives in the pod's own namespace, wherever kustomize puts it.
+        t.equal(flag(args, '--namespace'), '$(POD_NAMESPACE)')
+        t.match((main as Container & { env?: unknown[] }).env, [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }])
+        t.same(webhookConfigRules, [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [flag(args, '--webhook-name')], verbs: ['get', 'patch'] }], 'only its own webhook configurations, get and patch')
+        // create cannot be limited by name, so it is granted in nlb-guard's namespace only.
+        t.same(secretRules, [
+          { apiGroups: [''], resources: ['secrets'], resourceNames: [secret], verbs: ['get', 'update', 'patch'] },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+        ], 'only its own Secret, plus create in its namespace')
+      } else {
+        t.same(webhookConfigRules, [], 'cainjector writes the caBundle: no access to webhook configurations')
+        t.same(secretRules, [], 'cert-manager writes the Secret: no access to Secrets')
+      }
+    })
+
+    if (overlay === 'cert-manager') {
+      t.test('cert-manager: the mounted Secret is the serving Certificate, and its CA is injected', async (t) => {
+        interface Certificate extends K8sObject {
+          spec: { secretName: string; dnsNames?: string[]; isCA?: boolean; issuerRef: { kind: string; name: string } }
+        }
+        interface Issuer extends K8sObject {
+          spec: { selfSigned?: object; ca?: { secretName: string } }
+        }
+        t.equal(flag(args, '--tls-cert'), '/tls/tls.crt')
+        t.equal(flag(args, '--tls-key'), '/tls/tls.key')
+        t.equal(flag(args, '--cert-mode'), 'files')
+        const mount = main.volumeMounts.find((m) => m.mountPath === '/tls')
+        const secretName = pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName
+        const serving = all<Certificate>(objects, 'Certificate').find((c) => c.spec.secretName === secretName)
+        if (serving === undefined) throw new Error(`no Certificate writes ${secretName}`)
+        t.ok(serving.spec.dnsNames?.includes(`nlb-guard.${NAMESPACE}.svc`), 'the name the apiserver dials')
+        for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+          t.equal(only(objects, kind, 'nlb-guard').metadata.annotations?.['cert-manager.io/inject-ca-from'], `${serving.metadata.namespace}/${serving.metadata.name}`, `${kind} gets the serving Certificate's CA`)
+        }
+        // A CA between the two keeps the caBundle fixed when the serving certificate renews.
+        const caIssuer = only<Issuer>(objects, 'Issuer', serving.spec.issuerRef.name)
+        const ca = all<Certificate>(objects, 'Certificate').find((c) => c.spec.secretName === caIssuer.spec.ca?.secretName)
+        t.equal(ca?.spec.isCA, true, 'the serving certificate is signed by a CA Certificate')
+        t.ok(only<Issuer>(objects, 'Issuer', ca?.spec.issuerRef.name).spec.selfSigned, 'which is self-signed')
+      })
+    }
+  })
+}
