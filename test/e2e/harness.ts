@@ -195,6 +195,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     ]
     cp.server = server
     cp.token = token
+    cp.startTimeoutMs = startTimeoutMs
     await cp.startApiserver(startTimeoutMs)
     return cp.handle()
   } catch (err) {
@@ -214,6 +215,7 @@ class Running {
   server = ''
   token = ''
   ca = ''
+  startTimeoutMs = 60_000
   readonly dir: string
   readonly kubeconfig: string
   private stopping: Promise<void> | undefined
@@ -311,7 +313,7 @@ class Running {
 
   async restartApiserver(): Promise<void> {
     if (this.apiserver) await terminate(this.apiserver)
-    await this.startApiserver(60_000)
+    await this.startApiserver(this.startTimeoutMs)
   }
 
   kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
