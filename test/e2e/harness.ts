@@ -59,6 +59,10 @@ export interface ControlPlane {
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>
   /** Stops and starts kube-apiserver on the same port and etcd data. */
   restartApiserver(): Promise<void>
+  /** Stops kube-apiserver only (etcd keeps the data), for outage tests. */
+  stopApiserver(): Promise<void>
+  /** Starts it again on the same port, certificate and data; waits until ready. */
+  startApiserver(): Promise<void>
   /** Kills both processes and removes dir; safe to call more than once. */
   stop(): Promise<void>
 }
@@ -312,8 +316,13 @@ class Running {
   }
 
   async restartApiserver(): Promise<void> {
-    if (this.apiserver) await terminate(this.apiserver)
+    await this.stopApiserver()
     await this.startApiserver(this.startTimeoutMs)
+  }
+
+  async stopApiserver(): Promise<void> {
+    if (this.apiserver) await terminate(this.apiserver)
+    this.apiserver = undefined
   }
 
   kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
@@ -392,6 +401,8 @@ class Running {
       },
       kubectl: (args, opts) => this.kubectl(args, opts),
       restartApiserver: () => this.restartApiserver(),
+      stopApiserver: () => this.stopApiserver(),
+      startApiserver: () => this.startApiserver(this.startTimeoutMs),
       stop: () => this.stop(),
     }
   }

@@ -25,7 +25,7 @@ export interface NlbGuard {
 
 const quiet = { stdin: process.stdin, stdout: { write: () => true }, stderr: { write: () => true } }
 
-function httpStatus(port: number, path: string): Promise<number> {
+export function httpStatus(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
     httpGet({ host: '127.0.0.1', port, path }, (res) => {
       res.resume()
@@ -35,7 +35,7 @@ function httpStatus(port: number, path: string): Promise<number> {
 }
 
 /** Starts `serve` from source with a CA and serving certificate for 127.0.0.1, and waits until ready. */
-export async function startNlbGuard(args: readonly string[]): Promise<NlbGuard> {
+export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean } = {}): Promise<NlbGuard> {
   const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-e2e-'))
   const code = await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1'], quiet)
   if (code !== 0) throw new Error('certs generate failed')
@@ -62,9 +62,10 @@ export async function startNlbGuard(args: readonly string[]): Promise<NlbGuard> 
     await rm(dir, { recursive: true, force: true })
   }
   try {
-    await waitFor('nlb-guard readiness', async () => {
+    await waitFor(options.waitReady === false ? 'nlb-guard listening' : 'nlb-guard readiness', async () => {
       if (child.exitCode !== null) throw new Error(`nlb-guard exited: ${log}`)
-      return (await httpStatus(metricsPort, '/readyz')) === 200
+      const status = await httpStatus(metricsPort, '/readyz')
+      return options.waitReady === false ? status > 0 : status === 200
     }, 60_000)
   } catch (error) {
     await stop()
