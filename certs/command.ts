@@ -1,10 +1,15 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { randomBytes, X509Certificate } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import type { CliIo, Command } from '../webhook/cli/io.js'
 import { UsageError } from '../webhook/cli/io.js'
+import { caBundleBase64, pemCertificates } from './bundle.js'
+import type { WebhookConfigurationClient } from './cluster.js'
+import { WEBHOOK_KIND_NAMES, WEBHOOK_KINDS } from './cluster.js'
 import { CertificateRequestError } from './errors.js'
+import type { InjectionResult } from './inject.js'
+import { injectCaBundle } from './inject.js'
 import { issueCA, issueServingCertificate, serviceDnsNames } from './issue.js'
 import { certificateInfo } from './rotation.js'
 
@@ -12,6 +17,7 @@ const CERTS_USAGE = `Usage: nlb-guard certs <subcommand> [options]
 
 Subcommands:
   generate     write a new CA and a serving certificate for the webhook Service
+  inject       put a CA into caBundle of nlb-guard's webhook configurations
 
 Run \`nlb-guard certs <subcommand> --help\` for its options.
 `
@@ -35,18 +41,54 @@ Options:
   -h, --help            print this help
 `
 
+const INJECT_USAGE = `Usage: nlb-guard certs inject --name NAME --ca-file FILE [--kubeconfig FILE]
+
+Sets caBundle on every webhook of the MutatingWebhookConfiguration and the
+ValidatingWebhookConfiguration called NAME, whichever exist (an error if neither does), to the
+certificates in FILE. Webhooks already holding that bundle are left alone. Other configurations
+are never touched. Not needed with \`serve --cert-mode bootstrap\`, which keeps caBundle itself.
+
+Options:
+  --name NAME           the webhook configurations' name (required)
+  --ca-file FILE        PEM CA certificate(s), e.g. ca.crt from \`certs generate\` (required)
+  --kubeconfig FILE     cluster to write to (default: in-cluster, then ~/.kube/config)
+  -h, --help            print this help
+`
+
 interface Subcommand {
   readonly usage: string
   readonly run: (argv: readonly string[], io: CliIo) => Promise<number>
 }
 
-// `certs inject` (caBundle into the webhook configurations) will join this table.
-const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
-  generate: { usage: GENERATE_USAGE, run: generate },
+export interface CertsCommandDeps {
+  /** The webhook configuration client for a kubeconfig file (undefined: client-node's defaults). */
+  readonly webhookConfigurations: (kubeconfig: string | undefined) => Promise<WebhookConfigurationClient>
+}
+
+const defaultDeps: CertsCommandDeps = {
+  // Loaded on use: `certs generate` needs no Kubernetes client.
+  async webhookConfigurations(kubeconfig) {
+    const [{ loadKubeConfig }, { kubeWebhookConfigurationClient }] = await Promise.all([
+      import('../webhook/cluster/kube.js'),
+      import('./kube-client.js'),
+    ])
+    return kubeWebhookConfigurationClient(loadKubeConfig(kubeconfig))
+  },
+}
+
+/** `nlb-guard certs …` with its cluster access injected (tests pass an in-memory fake). */
+export function createCertsCommand(deps: CertsCommandDeps): Command {
+  const subcommands: Readonly<Record<string, Subcommand>> = {
+    generate: { usage: GENERATE_USAGE, run: generate },
+    inject: { usage: INJECT_USAGE, run: (argv, io) => inject(argv, io, deps) },
+  }
+  return (argv, io) => runCerts(subcommands, argv, io)
 }
 
 /** `nlb-guard certs …`: argv is what follows `certs`. */
-export const certsCommand: Command = async (argv, io) => {
+export const certsCommand: Command = createCertsCommand(defaultDeps)
+
+async function runCerts(subcommands: Readonly<Record<string, Subcommand>>, argv: readonly string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(CERTS_USAGE)
@@ -56,7 +98,7 @@ export const certsCommand: Command = async (argv, io) => {
     io.stderr.write(`nlb-guard certs: a subcommand is required\n\n${CERTS_USAGE}`)
     return 2
   }
-  const subcommand = SUBCOMMANDS[name]
+  const subcommand = subcommands[name]
   if (subcommand === undefined) {
     io.stderr.write(`nlb-guard certs: unknown subcommand "${name}"\n\n${CERTS_USAGE}`)
     return 2
@@ -118,22 +160,80 @@ async function generate(argv: readonly string[], io: CliIo): Promise<number> {
   return 0
 }
 
+async function inject(argv: readonly string[], io: CliIo, deps: CertsCommandDeps): Promise<number> {
+  const { values } = parseCliArgs(argv, {
+    name: { type: 'string' },
+    'ca-file': { type: 'string' },
+    kubeconfig: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help === true) {
+    io.stdout.write(INJECT_USAGE)
+    return 0
+  }
+  const name = required(values.name, '--name')
+  const caFile = required(values['ca-file'], '--ca-file')
+  let certificates: string[]
+  try {
+    certificates = pemCertificates(await readFile(caFile, 'utf8'), caFile)
+  } catch (error: unknown) {
+    io.stderr.write(`nlb-guard certs inject: ${messageOf(error)}\n`)
+    return 1
+  }
+  // tls.crt given for ca.crt is the usual slip; the apiserver would trust only that one certificate.
+  for (const pem of certificates) {
+    if (!new X509Certificate(pem).ca) {
+      io.stderr.write(`nlb-guard certs inject: warning: ${JSON.stringify(new X509Certificate(pem).subject)} in ${caFile} is not a CA certificate\n`)
+    }
+  }
+
+  let results: InjectionResult[]
+  try {
+    results = await injectCaBundle(await deps.webhookConfigurations(values.kubeconfig), name, caBundleBase64(certificates))
+  } catch (error: unknown) {
+    io.stderr.write(`nlb-guard certs inject: cannot update the webhook configurations ${JSON.stringify(name)}: ${messageOf(error)}\n`)
+    return 1
+  }
+  if (!results.some((result) => result.found)) {
+    io.stderr.write(`nlb-guard certs inject: there is no ${WEBHOOK_KINDS.map((kind) => WEBHOOK_KIND_NAMES[kind]).join(' or ')} named ${JSON.stringify(name)}\n`)
+    return 1
+  }
+  const count = certificates.length === 1 ? '1 CA certificate' : `${certificates.length} CA certificates`
+  for (const result of results) {
+    const what = `${WEBHOOK_KIND_NAMES[result.kind]} ${name}`
+    if (!result.found) io.stdout.write(`${what}: not found, skipped\n`)
+    else if (result.webhooks.length === 0) io.stdout.write(`${what}: has no webhooks, nothing to set\n`)
+    else if (result.changed.length === 0) io.stdout.write(`${what}: caBundle already holds ${count} on ${result.webhooks.join(', ')}\n`)
+    else {
+      const unchanged = result.webhooks.filter((webhook) => !result.changed.includes(webhook))
+      io.stdout.write(
+        `${what}: caBundle set to ${count} on ${result.changed.join(', ')}${unchanged.length > 0 ? ` (already set on ${unchanged.join(', ')})` : ''}\n`,
+      )
+    }
+  }
+  return 0
+}
+
 function parseGenerateArgs(argv: readonly string[]) {
+  return parseCliArgs(argv, {
+    service: { type: 'string' },
+    namespace: { type: 'string' },
+    out: { type: 'string' },
+    dns: { type: 'string', multiple: true },
+    ip: { type: 'string', multiple: true },
+    'cluster-domain': { type: 'string' },
+    days: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  })
+}
+
+function parseCliArgs<T extends ParseArgsOptionsConfig>(argv: readonly string[], options: T) {
   try {
     return parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: {
-        service: { type: 'string' },
-        namespace: { type: 'string' },
-        out: { type: 'string' },
-        dns: { type: 'string', multiple: true },
-        ip: { type: 'string', multiple: true },
-        'cluster-domain': { type: 'string' },
-        days: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options,
     })
   } catch (error: unknown) {
     // parseArgs reports bad input as a TypeError whose code starts with ERR_PARSE_ARGS_ (node docs, util.parseArgs).
@@ -176,4 +276,8 @@ async function writeFileAtomically(path: string, content: string, mode: number):
     await rm(temporary, { force: true })
     throw error
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }

@@ -10,3 +10,12 @@ export class CertificateRequestError extends Error {
 export class CertificateError extends Error {
   override name = 'CertificateError'
 }
+
+/**
+ * The object changed between our read and our write (HTTP 409 Conflict: a stale resourceVersion, or
+ * AlreadyExists on create; or a JSON Patch `test` op that no longer holds). Another replica got there
+ * first: re-read and decide again.
+ */
+export class ConflictError extends Error {
+  override name = 'ConflictError'
+}

@@ -30,7 +30,7 @@ const DAY_MS = 24 * HOUR_MS
 // clock; a certificate whose notBefore is a few seconds in some verifier's future is rejected as "not
 // yet valid". One hour covers any skew NTP leaves on a healthy cluster; cert-controller's rotator
 // (pkg/rotator/rotator.go) backdates by the same hour.
-const NOT_BEFORE_BACKDATE_MS = HOUR_MS
+export const NOT_BEFORE_BACKDATE_MS = HOUR_MS
 
 // RFC 5280 §4.1.2.2 caps serials at 20 octets and CA/Browser Forum BR §7.1 asks for at least 64 bits of
 // randomness; 16 octets sits comfortably between the two.

@@ -22,6 +22,16 @@ const kubeVersion = z.string().refine(
   { message: 'expected a Kubernetes version such as 1.30.2' },
 )
 
+// k8s.io/apimachinery validation: object names are DNS-1123 subdomains, namespaces and Service names labels.
+const dnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'expected a DNS-1123 subdomain (lower case, digits, - and .)')
+const dnsLabel = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1123 label (lower case, digits and -)')
+
 const resourceList = z.strictObject({ cpu: z.string().optional(), memory: z.string().optional() })
 
 export const SidecarConfig = z.strictObject({
@@ -58,6 +68,32 @@ export const Config = z.strictObject({
     .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
       message: 'certFile and keyFile go together',
     }),
+  /**
+   * Where the serving certificate comes from (DESIGN.md §7):
+   * - `files`: tls.certFile/tls.keyFile (from `certs generate` or cert-manager), reloaded when they change;
+   * - `bootstrap`: a CA and certificate kept in the Secret `certSecret` of `namespace`, shared by all
+   *   replicas, with the CA injected into the webhook configurations `webhookConfigurationName`;
+   * - `self-signed`: a throwaway certificate for localhost made at start (local runs only);
+   * - `auto`: `files` when tls.certFile is set, else `bootstrap` when given a kubeconfig or running in
+   *   a pod (unless kubeVersion says to run without a cluster), else `self-signed`. A developer's
+   *   ~/.kube/config alone never selects bootstrap.
+   */
+  certMode: z.enum(['auto', 'files', 'bootstrap', 'self-signed']).default('auto'),
+  /** Bootstrap: the Secret holding ca.crt, ca.key, tls.crt, tls.key (and ca-previous.crt during a CA rollover). */
+  certSecret: dnsSubdomain.default('nlb-guard-tls'),
+  /** nlb-guard's own namespace: where the bootstrap Secret and the webhook Service live. */
+  namespace: dnsLabel.default('nlb-guard-system'),
+  /** The webhook Service: its DNS names are the serving certificate's SANs. */
+  serviceName: z.string().max(63).regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1035 label (a lower-case letter first)').default('nlb-guard'),
+  /** Bootstrap: the Mutating- and ValidatingWebhookConfiguration (one name for both) whose caBundle we keep. */
+  webhookConfigurationName: dnsSubdomain.default('nlb-guard'),
+  clusterDomain: z.string().min(1).default('cluster.local'),
+  /** Bootstrap: reissue the serving certificate (valid 365 days) this many days before it expires. */
+  certRotationLookaheadDays: z.number().int().min(1).max(300).default(30),
+  /** Bootstrap: roll the CA (valid 10 years) over this many days before it expires. */
+  caRotationLookaheadDays: z.number().int().min(1).max(3000).default(365),
+  /** Bootstrap: how often the Secret is re-read and caBundle checked (drift is repaired within this). */
+  certSyncSeconds: z.number().int().min(1).max(30).default(15),
   kubeconfig: z.string().min(1).optional(),
   /** Use this version instead of asking the cluster's /version (and run without a cluster). */
   kubeVersion: kubeVersion.optional(),
@@ -111,4 +147,12 @@ export async function loadConfig(file: string | undefined, flags: ConfigInput = 
   }
   const tls = { ...(fromFile['tls'] as object | undefined), ...flags.tls }
   return parseConfig({ ...fromFile, ...flags, tls }, file === undefined ? 'flags' : `config (${file} and flags)`)
+}
+
+/**
+ * Whether this process runs in a pod: the kubelet sets these for every container, and client-node's
+ * in-cluster configuration reads the same two (KubeConfig.loadFromCluster).
+ */
+export function runningInCluster(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env['KUBERNETES_SERVICE_HOST']) && Boolean(env['KUBERNETES_SERVICE_PORT'])
 }

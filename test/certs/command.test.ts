@@ -2,7 +2,9 @@ import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { certsCommand } from '../../certs/command.js'
+import { certsCommand, createCertsCommand } from '../../certs/command.js'
+import { pemCertificates } from '../../certs/bundle.js'
+import { FakeCertCluster } from '../fixtures/cert-cluster.js'
 import type { CliIo } from '../../webhook/cli/io.js'
 
 const DAY_MS = 24 * 3600_000
@@ -107,7 +109,7 @@ t.test('bad invocations exit 2 with the reason on stderr and write nothing', asy
   const base = ['--service', 's', '--namespace', 'n', '--out', out]
   const cases: { name: string; argv: string[]; want: RegExp }[] = [
     { name: 'no subcommand', argv: [], want: /a subcommand is required/ },
-    { name: 'unknown subcommand', argv: ['inject'], want: /unknown subcommand "inject"/ },
+    { name: 'unknown subcommand', argv: ['rotate'], want: /unknown subcommand "rotate"/ },
     { name: 'unknown flag', argv: ['generate', ...base, '--bogus'], want: /Unknown option '--bogus'/ },
     { name: 'positional', argv: ['generate', ...base, 'extra'], want: /Unexpected argument 'extra'/ },
     { name: 'missing --service', argv: ['generate', '--namespace', 'n', '--out', out], want: /--service is required/ },
@@ -137,4 +139,68 @@ t.test('an unwritable --out exits 1', async (t) => {
   const result = await run(['generate', '--service', 's', '--namespace', 'n', '--out', file])
   t.equal(result.code, 1)
   t.match(result.stderr, `could not write to ${file}`)
+})
+
+t.test('certs inject sets caBundle on both configurations of that name and says so', async (t) => {
+  const dir = t.testdir()
+  t.equal((await run(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir])).code, 0)
+  const caPem = await readFile(join(dir, 'ca.crt'), 'utf8')
+  const cluster = new FakeCertCluster()
+  cluster.addConfiguration('mutating', 'nlb-guard', ['services.nlb-guard.io', 'pods.nlb-guard.io'])
+  cluster.addConfiguration('validating', 'nlb-guard', ['services.validate.nlb-guard.io'])
+  cluster.addConfiguration('validating', 'someone-else', ['x.example.com'], 'c29tZW9uZQ==')
+  const kubeconfigs: (string | undefined)[] = []
+  const command = createCertsCommand({
+    webhookConfigurations: async (kubeconfig) => {
+      kubeconfigs.push(kubeconfig)
+      return cluster.webhookClient()
+    },
+  })
+  const inject = async (argv: string[]) => {
+    const { io, stdout, stderr } = captured()
+    const code = await command(argv, io)
+    return { code, stdout: stdout(), stderr: stderr() }
+  }
+
+  const first = await inject(['inject', '--name', 'nlb-guard', '--ca-file', join(dir, 'ca.crt'), '--kubeconfig', '/k/config'])
+  t.equal(first.code, 0, first.stderr)
+  t.equal(
+    first.stdout,
+    'MutatingWebhookConfiguration nlb-guard: caBundle set to 1 CA certificate on services.nlb-guard.io, pods.nlb-guard.io\n' +
+      'ValidatingWebhookConfiguration nlb-guard: caBundle set to 1 CA certificate on services.validate.nlb-guard.io\n',
+  )
+  t.strictSame(kubeconfigs, ['/k/config'])
+  const expected = Buffer.from(pemCertificates(caPem).join('')).toString('base64')
+  t.strictSame(cluster.caBundles('mutating', 'nlb-guard'), [expected, expected])
+  t.strictSame(cluster.caBundles('validating', 'nlb-guard'), [expected])
+  t.strictSame(cluster.caBundles('validating', 'someone-else'), ['c29tZW9uZQ=='], 'other configurations untouched')
+
+  const again = await inject(['inject', '--name', 'nlb-guard', '--ca-file', join(dir, 'ca.crt')])
+  t.equal(again.code, 0)
+  t.match(again.stdout, 'MutatingWebhookConfiguration nlb-guard: caBundle already holds 1 CA certificate on services.nlb-guard.io, pods.nlb-guard.io')
+
+  const onlyValidating = await inject(['inject', '--name', 'someone-else', '--ca-file', join(dir, 'ca.crt')])
+  t.equal(onlyValidating.code, 0)
+  t.match(onlyValidating.stdout, 'MutatingWebhookConfiguration someone-else: not found, skipped')
+
+  const none = await inject(['inject', '--name', 'absent', '--ca-file', join(dir, 'ca.crt')])
+  t.equal(none.code, 1)
+  t.equal(none.stderr, 'nlb-guard certs inject: there is no MutatingWebhookConfiguration or ValidatingWebhookConfiguration named "absent"\n')
+
+  const leaf = await inject(['inject', '--name', 'nlb-guard', '--ca-file', join(dir, 'tls.crt')])
+  t.equal(leaf.code, 0)
+  t.match(leaf.stderr, /warning: .* is not a CA certificate/, 'tls.crt for ca.crt is pointed out')
+
+  const notPem = await inject(['inject', '--name', 'nlb-guard', '--ca-file', join(dir, 'tls.key')])
+  t.equal(notPem.code, 1)
+  t.match(notPem.stderr, /holds no PEM certificate/)
+
+  const usage = await inject(['inject', '--ca-file', join(dir, 'ca.crt')])
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /--name is required[\s\S]*Usage: nlb-guard certs inject/)
+
+  const failing = createCertsCommand({ webhookConfigurations: async () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6443')) })
+  const { io, stderr } = captured()
+  t.equal(await failing(['inject', '--name', 'nlb-guard', '--ca-file', join(dir, 'ca.crt')], io), 1)
+  t.match(stderr(), /cannot update the webhook configurations "nlb-guard": connect ECONNREFUSED/)
 })

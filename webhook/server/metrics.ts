@@ -47,6 +47,30 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'When the serving certificate expires (Unix time).',
       registers,
     }),
+    certificateReloads: new Counter({
+      name: 'nlb_guard_certificate_reloads_total',
+      help: 'Serving certificates swapped in live, by source (files, secret), and pairs refused (result="rejected").',
+      labelNames: ['source', 'result'] as const,
+      registers,
+    }),
+    certificateRotations: new Counter({
+      name: 'nlb_guard_certificate_rotations_total',
+      help: 'Certificates this replica issued to replace one in the bootstrap Secret, by certificate (serving, ca).',
+      labelNames: ['certificate'] as const,
+      registers,
+    }),
+    caBundleInjections: new Counter({
+      name: 'nlb_guard_ca_bundle_injections_total',
+      help: 'Patches of caBundle into our webhook configuration, by configuration (mutating, validating); drift repairs included.',
+      labelNames: ['configuration'] as const,
+      registers,
+    }),
+    caBundleDriftRepairs: new Counter({
+      name: 'nlb_guard_ca_bundle_drift_repairs_total',
+      help: 'caBundle patches that undid a change made by someone else after we had set it, by configuration.',
+      labelNames: ['configuration'] as const,
+      registers,
+    }),
     serviceCacheSize: new Gauge({
       name: 'nlb_guard_service_cache_size',
       help: 'LoadBalancer Services with UDP ports held in the informer cache.',

@@ -15,7 +15,9 @@ import { startServiceCache, type ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
-import { loadConfig } from '../config.js'
+import { loadConfig, runningInCluster } from '../config.js'
+import type { CertMode } from '../../certs/source.js'
+import { placeholderCertificate, resolveCertMode, startCertificateSource } from '../../certs/source.js'
 import { parseKubeVersion } from '../rules/version.js'
 import type { TlsMaterial, WebhookServer } from './app.js'
 import { buildServer, registerHealth } from './app.js'
@@ -32,8 +34,15 @@ Options:
   --port N               TLS port (default 8443)
   --address A            address to bind (default 0.0.0.0)
   --metrics-port N       plain-HTTP metrics/probe port (default 9090)
-  --tls-cert FILE        serving certificate (PEM); without it and --tls-key, a self-signed
-  --tls-key FILE         certificate for localhost/127.0.0.1/::1 is made at start
+  --tls-cert FILE        serving certificate (PEM), reloaded when the file changes
+  --tls-key FILE         its private key (PEM)
+  --cert-mode M          auto|files|bootstrap|self-signed (default auto: files with --tls-cert,
+                         else bootstrap with --kubeconfig or in a pod without --kube-version,
+                         else a self-signed certificate for localhost/127.0.0.1/::1 made at start)
+  --cert-secret NAME     bootstrap: Secret holding the CA and certificate (default nlb-guard-tls)
+  --namespace NS         nlb-guard's namespace: the Secret's and Service's (default nlb-guard-system)
+  --webhook-name NAME    bootstrap: the Mutating/ValidatingWebhookConfiguration whose caBundle
+                         is kept (default nlb-guard)
   --client-ca FILE       require client certificates signed by this CA
   --kubeconfig FILE      cluster to read /version from (default: in-cluster, then ~/.kube/config)
   --kube-version X.Y.Z   assume this Kubernetes version; without --kubeconfig, run without a cluster
@@ -56,6 +65,10 @@ export const serveCommand: Command = async (argv, io) => {
         'metrics-port': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'cert-mode': { type: 'string' },
+        'cert-secret': { type: 'string' },
+        namespace: { type: 'string' },
+        'webhook-name': { type: 'string' },
         'client-ca': { type: 'string' },
         kubeconfig: { type: 'string' },
         'kube-version': { type: 'string' },
@@ -81,6 +94,10 @@ export const serveCommand: Command = async (argv, io) => {
       ...(values['tls-key'] !== undefined && { keyFile: values['tls-key'] }),
       ...(values['client-ca'] !== undefined && { clientCaFile: values['client-ca'] }),
     },
+    ...(values['cert-mode'] !== undefined && { certMode: values['cert-mode'] as Config['certMode'] }),
+    ...(values['cert-secret'] !== undefined && { certSecret: values['cert-secret'] }),
+    ...(values.namespace !== undefined && { namespace: values.namespace }),
+    ...(values['webhook-name'] !== undefined && { webhookConfigurationName: values['webhook-name'] }),
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values['kube-version'] !== undefined && { kubeVersion: values['kube-version'] }),
     ...(values['log-level'] !== undefined && { logLevel: values['log-level'] as Config['logLevel'] }),
@@ -119,7 +136,8 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   const logger = { level: config.logLevel, stream: io.stderr }
   const metrics = createMetrics()
   const readiness = new Readiness()
-  const { tls, generatedCaFile } = await loadTls(config)
+  const certMode = resolveCertMode(config, runningInCluster())
+  const { tls, generatedCaFile } = await loadTls(config, certMode)
 
   // `--kube-version` alone means no cluster: nothing to read Services from.
   const kubeConfig = config.kubeVersion !== undefined && config.kubeconfig === undefined ? undefined : loadKubeConfig(config.kubeconfig)
@@ -143,6 +161,7 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
 
   const versionSource = createVersionSource(config, kubeConfig, app.log, metrics)
   readiness.add('cluster version', () => (versionSource.current() === undefined ? 'not known yet' : null))
+  const certificates = startCertificateSource({ mode: certMode, config, kubeConfig, server: app.server, tls, metrics, readiness, log })
   if (serviceCache !== undefined) {
     readiness.add('service cache', () => (serviceCache.synced() ? null : 'not synced yet'))
   } else {
@@ -180,6 +199,7 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
         readiness.startShutdown()
         await new Promise((resolve) => setTimeout(resolve, config.shutdownDelaySeconds * 1000))
         versionSource.stop()
+        await certificates.close()
         await serviceCache?.stop()
         await Promise.all([app.close(), metricsApp.close()])
         log.info('closed')
@@ -189,11 +209,15 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   }
 }
 
-async function loadTls(config: Config): Promise<{ tls: TlsMaterial; generatedCaFile?: string }> {
+async function loadTls(config: Config, mode: CertMode): Promise<{ tls: TlsMaterial; generatedCaFile?: string }> {
   const clientCa = config.tls.clientCaFile === undefined ? undefined : await readFile(config.tls.clientCaFile)
   if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
     const [cert, key] = await Promise.all([readFile(config.tls.certFile), readFile(config.tls.keyFile)])
     return { tls: { cert, key, clientCa } }
+  }
+  if (mode === 'bootstrap') {
+    const placeholder = placeholderCertificate(new Date())
+    return { tls: { cert: placeholder.certPem, key: placeholder.keyPem, clientCa } }
   }
   // The embedded default: a fresh CA and certificate per start, its CA written out for clients to trust.
   const { ca, serving } = selfSignedForLocalhost(new Date())

@@ -1,0 +1,118 @@
+import type { KubeConfig } from '@kubernetes/client-node'
+import { loadKubeConfig } from '../webhook/cluster/kube.js'
+import type { Config } from '../webhook/config.js'
+import { ConfigError } from '../webhook/config.js'
+import type { TlsMaterial } from '../webhook/server/app.js'
+import type { Metrics } from '../webhook/server/metrics.js'
+import type { Readiness } from '../webhook/server/readiness.js'
+import { CertificateBootstrap } from './bootstrap.js'
+import type { CertificateAndKey } from './issue.js'
+import { selfSignedForLocalhost, serviceDnsNames } from './issue.js'
+import { kubeSecretClient, kubeWebhookConfigurationClient } from './kube-client.js'
+import { watchCertificateFiles } from './reload.js'
+import type { Log, SecureContextTarget } from './serving.js'
+import { swapServingCertificate } from './serving.js'
+
+export type CertMode = 'files' | 'bootstrap' | 'self-signed'
+
+const DAY_MS = 24 * 3600_000
+
+/**
+ * The certificate mode `auto` stands for, and a check that the settings agree with an explicit one.
+ * `inCluster` is config.ts's runningInCluster().
+ */
+export function resolveCertMode(config: Pick<Config, 'certMode' | 'tls' | 'kubeconfig' | 'kubeVersion'>, inCluster: boolean): CertMode {
+  const hasFiles = config.tls.certFile !== undefined
+  switch (config.certMode) {
+    case 'auto':
+      if (hasFiles) return 'files'
+      if (config.kubeconfig !== undefined) return 'bootstrap'
+      // `--kube-version` without `--kubeconfig` is serve's "no cluster" switch (serve.ts).
+      return inCluster && config.kubeVersion === undefined ? 'bootstrap' : 'self-signed'
+    case 'files':
+      if (!hasFiles) throw new ConfigError('certMode files needs tls.certFile and tls.keyFile (--tls-cert, --tls-key)')
+      return 'files'
+    case 'bootstrap':
+    case 'self-signed':
+      if (hasFiles) throw new ConfigError(`certMode ${config.certMode} makes its own certificate: drop tls.certFile and tls.keyFile`)
+      return config.certMode
+  }
+}
+
+/**
+ * What bootstrap serves until the Secret's certificate is loaded. Readiness is false meanwhile, so
+ * nothing is sent here that would need to trust it; it only lets the TLS port open at once.
+ */
+export function placeholderCertificate(now: Date): CertificateAndKey {
+  return selfSignedForLocalhost(now).serving
+}
+
+export interface CertificateSourceDeps {
+  readonly mode: CertMode
+  readonly config: Config
+  /** The cluster connection serve already made, if any; bootstrap loads one otherwise. */
+  readonly kubeConfig: KubeConfig | undefined
+  readonly server: SecureContextTarget
+  /** What the server was built with. */
+  readonly tls: TlsMaterial
+  readonly metrics: Metrics
+  readonly readiness: Readiness
+  readonly log: Log
+}
+
+export interface CertificateSource {
+  close(): Promise<void>
+}
+
+/**
+ * Keeps the live certificate current: files mode reloads changed files, bootstrap syncs with its
+ * Secret and the webhook configurations, self-signed does nothing.
+ */
+export function startCertificateSource(deps: CertificateSourceDeps): CertificateSource {
+  const { mode, config, server, tls, metrics, readiness, log } = deps
+  const swap = { server, clientCa: tls.clientCa, metrics, log }
+  if (mode === 'files') {
+    const { certFile, keyFile } = config.tls
+    if (certFile === undefined || keyFile === undefined) throw new ConfigError('certMode files needs tls.certFile and tls.keyFile')
+    const watch = watchCertificateFiles({
+      certFile,
+      keyFile,
+      initial: { certPem: String(tls.cert), keyPem: String(tls.key) },
+      apply: (pair) => swapServingCertificate(swap, pair, 'files'),
+      log,
+    })
+    log.info({ certFile, keyFile }, 'watching the certificate files for changes')
+    return { close: async () => watch.close() }
+  }
+  if (mode === 'bootstrap') {
+    const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig)
+    const bootstrap = new CertificateBootstrap({
+      secrets: kubeSecretClient(kubeConfig),
+      webhookConfigurations: kubeWebhookConfigurationClient(kubeConfig),
+      namespace: config.namespace,
+      secretName: config.certSecret,
+      webhookConfigurationName: config.webhookConfigurationName,
+      dnsNames: serviceDnsNames(config.serviceName, config.namespace, config.clusterDomain),
+      // RFC 5280 caps a CN at 64 characters; it is only there for people reading the certificate.
+      caCommonName: `nlb-guard CA for ${config.serviceName}.${config.namespace}`.slice(0, 64),
+      now: () => new Date(),
+      servingLookaheadMs: config.certRotationLookaheadDays * DAY_MS,
+      caLookaheadMs: config.caRotationLookaheadDays * DAY_MS,
+      // Four sync periods: the apiserver's webhook informer sees a new caBundle within seconds, and
+      // every replica re-reads the Secret once per period.
+      propagationMs: 4 * config.certSyncSeconds * 1000,
+      syncMs: config.certSyncSeconds * 1000,
+      serve: (pair) => swapServingCertificate(swap, pair, 'secret'),
+      metrics,
+      log,
+    })
+    readiness.add('serving certificate', () => bootstrap.notReadyReason())
+    log.info(
+      { secret: `${config.namespace}/${config.certSecret}`, webhookConfiguration: config.webhookConfigurationName },
+      'certificate bootstrap: using the Secret and injecting the CA into the webhook configurations',
+    )
+    bootstrap.start()
+    return { close: () => bootstrap.stop() }
+  }
+  return { close: async () => undefined }
+}
