@@ -18,6 +18,8 @@ export interface BootstrapOptions {
   readonly webhookConfigurationName: string
   /** SANs of the serving certificate: the Service's names (serviceDnsNames). */
   readonly dnsNames: readonly string[]
+  /** Extra IP SANs (certIPAddresses). */
+  readonly ipAddresses?: readonly string[]
   readonly caCommonName: string
   readonly now: () => Date
   readonly servingLookaheadMs: number
@@ -120,6 +122,7 @@ export class CertificateBootstrap {
       const plan = planCertificates(existing === undefined ? undefined : stateFromSecretData(existing.data), {
         now: this.options.now(),
         dnsNames: this.options.dnsNames,
+        ...(this.options.ipAddresses === undefined ? {} : { ipAddresses: this.options.ipAddresses }),
         servingLookaheadMs: this.options.servingLookaheadMs,
         caLookaheadMs: this.options.caLookaheadMs,
         propagationMs: this.options.propagationMs,

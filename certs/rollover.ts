@@ -34,6 +34,8 @@ export interface PlanOptions {
   readonly now: Date
   /** SANs the serving certificate must carry. */
   readonly dnsNames: readonly string[]
+  /** IP SANs it must carry too (a webhook reached by URL on an address, as in the end-to-end suite). */
+  readonly ipAddresses?: readonly string[]
   /** Reissue the serving certificate when it expires within this long. */
   readonly servingLookaheadMs: number
   /** Start a CA rollover when the CA expires within this long. */
@@ -118,7 +120,7 @@ export function planCertificates(current: CertificateState | undefined, options:
 
   // Step 2, and ordinary serving rotation.
   const signedByPrevious = state.previousCaPem !== undefined && signedBy(state.certPem, state.previousCaPem)
-  const check = { now, lookaheadMs: options.servingLookaheadMs, dnsNames: options.dnsNames, ipAddresses: [] }
+  const check = { now, lookaheadMs: options.servingLookaheadMs, dnsNames: options.dnsNames, ipAddresses: options.ipAddresses ?? [] }
   if (signedByPrevious && state.previousCaPem !== undefined) {
     // Judged against the CA that signed it, with no lookahead: only a certificate that cannot be
     // served at all skips the wait.
@@ -212,7 +214,7 @@ function newServing(state: Pick<CertificateState, 'caCertPem' | 'caKeyPem'>, opt
   const serving = issueServingCertificate({
     ca: { certPem: state.caCertPem, keyPem: state.caKeyPem },
     dnsNames: options.dnsNames,
-    ipAddresses: [],
+    ipAddresses: options.ipAddresses ?? [],
     now: options.now,
     ...(options.servingValidityDays !== undefined && { validityDays: options.servingValidityDays }),
   })

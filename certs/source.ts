@@ -92,7 +92,8 @@ export function startCertificateSource(deps: CertificateSourceDeps): Certificate
       namespace: config.namespace,
       secretName: config.certSecret,
       webhookConfigurationName: config.webhookConfigurationName,
-      dnsNames: serviceDnsNames(config.serviceName, config.namespace, config.clusterDomain),
+      dnsNames: [...serviceDnsNames(config.serviceName, config.namespace, config.clusterDomain), ...config.certDNSNames],
+      ipAddresses: config.certIPAddresses,
       // RFC 5280 caps a CN at 64 characters; it is only there for people reading the certificate.
       caCommonName: `nlb-guard CA for ${config.serviceName}.${config.namespace}`.slice(0, 64),
       now: () => new Date(),

@@ -88,6 +88,9 @@ export const Config = z.strictObject({
   /** Bootstrap: the Mutating- and ValidatingWebhookConfiguration (one name for both) whose caBundle we keep. */
   webhookConfigurationName: dnsSubdomain.default('nlb-guard'),
   clusterDomain: z.string().min(1).default('cluster.local'),
+  /** Bootstrap: extra SANs for the serving certificate, when the webhook is also reached by URL. */
+  certDNSNames: z.array(z.string().min(1)).default([]),
+  certIPAddresses: z.array(z.ipv4().or(z.ipv6())).default([]),
   /** Bootstrap: reissue the serving certificate (valid 365 days) this many days before it expires. */
   certRotationLookaheadDays: z.number().int().min(1).max(300).default(30),
   /** Bootstrap: roll the CA (valid 10 years) over this many days before it expires. */

@@ -35,7 +35,7 @@ export function httpStatus(port: number, path: string): Promise<number> {
 }
 
 /** Starts `serve` from source with a CA and serving certificate for 127.0.0.1, and waits until ready. */
-export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean } = {}): Promise<NlbGuard> {
+export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean; tlsFiles?: boolean } = {}): Promise<NlbGuard> {
   const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-e2e-'))
   const code = await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1'], quiet)
   if (code !== 0) throw new Error('certs generate failed')
@@ -43,8 +43,7 @@ export async function startNlbGuard(args: readonly string[], options: { waitRead
   const [port, metricsPort] = [await freePort(), await freePort()]
   const child = spawnCli([
     'serve',
-    '--tls-cert', join(dir, 'tls.crt'),
-    '--tls-key', join(dir, 'tls.key'),
+    ...(options.tlsFiles === false ? [] : ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')]),
     '--address', '127.0.0.1',
     '--port', String(port),
     '--metrics-port', String(metricsPort),

@@ -17,7 +17,13 @@ export function crossZoneAttributeValue(attributes: string | undefined): string 
 /** The list with cross-zone enabled appended: the other attributes, their order and spacing are kept. */
 export function withCrossZoneAttribute(attributes: string | undefined): string {
   const entry = `${CROSS_ZONE_ATTRIBUTE}=true`
-  const kept = (attributes ?? '').replace(/[\s,]+$/, '')
+  // A loop, not .replace(/[\s,]+$/, ''): that regex backtracks quadratically on a long run of spaces
+  // followed by anything else (40 KB took over a second), and a mutating webhook sees the object before
+  // the apiserver checks its size, so one Service could stall every admission.
+  const current = attributes ?? ''
+  let end = current.length
+  while (end > 0 && /[\s,]/.test(current.charAt(end - 1))) end--
+  const kept = current.slice(0, end)
   return kept.trim() === '' ? entry : `${kept},${entry}`
 }
 

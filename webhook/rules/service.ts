@@ -122,7 +122,8 @@ export function mutateService(input: ServiceRuleInput): Decision {
       } else if (!A.NLB_TYPES.has(type)) {
         const value = type
         const denial = ratchet('S2', (s) =>
-          hasUdp(s) && annotationsOf(s)[A.AWS_LB_TYPE] === value ? classicWithUdpMessage(subject, value, udp) : null,
+          // The object's type may be one restored above, which its own annotations still lack.
+          hasUdp(s) && (s === service || annotationsOf(s)[A.AWS_LB_TYPE] === value) ? classicWithUdpMessage(subject, value, udp) : null,
         )
         if (denial) return denial
       }

@@ -43,6 +43,8 @@ Options:
   --namespace NS         nlb-guard's namespace: the Secret's and Service's (default nlb-guard-system)
   --webhook-name NAME    bootstrap: the Mutating/ValidatingWebhookConfiguration whose caBundle
                          is kept (default nlb-guard)
+  --cert-ip A, --cert-dns D  bootstrap: extra SANs on the serving certificate (repeatable), for a
+                         webhook also reached by URL
   --client-ca FILE       require client certificates signed by this CA
   --kubeconfig FILE      cluster to read /version from (default: in-cluster, then ~/.kube/config)
   --kube-version X.Y.Z   assume this Kubernetes version; without --kubeconfig, run without a cluster
@@ -69,6 +71,8 @@ export const serveCommand: Command = async (argv, io) => {
         'cert-secret': { type: 'string' },
         namespace: { type: 'string' },
         'webhook-name': { type: 'string' },
+        'cert-ip': { type: 'string', multiple: true },
+        'cert-dns': { type: 'string', multiple: true },
         'client-ca': { type: 'string' },
         kubeconfig: { type: 'string' },
         'kube-version': { type: 'string' },
@@ -98,6 +102,8 @@ export const serveCommand: Command = async (argv, io) => {
     ...(values['cert-secret'] !== undefined && { certSecret: values['cert-secret'] }),
     ...(values.namespace !== undefined && { namespace: values.namespace }),
     ...(values['webhook-name'] !== undefined && { webhookConfigurationName: values['webhook-name'] }),
+    ...(values['cert-ip'] !== undefined && { certIPAddresses: values['cert-ip'] }),
+    ...(values['cert-dns'] !== undefined && { certDNSNames: values['cert-dns'] }),
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values['kube-version'] !== undefined && { kubeVersion: values['kube-version'] }),
     ...(values['log-level'] !== undefined && { logLevel: values['log-level'] as Config['logLevel'] }),
