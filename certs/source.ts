@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node'
-import { loadKubeConfig } from '../webhook/cluster/kube.js'
+import type { ClusterConnection } from '../webhook/cluster/connection.js'
 import type { Config } from '../webhook/config.js'
 import { ConfigError } from '../webhook/config.js'
 import type { TlsMaterial } from '../webhook/server/app.js'
@@ -8,7 +8,6 @@ import type { Readiness } from '../webhook/server/readiness.js'
 import { CertificateBootstrap } from './bootstrap.js'
 import type { CertificateAndKey } from './issue.js'
 import { selfSignedForLocalhost, serviceDnsNames } from './issue.js'
-import { kubeSecretClient, kubeWebhookConfigurationClient } from './kube-client.js'
 import { watchCertificateFiles } from './reload.js'
 import type { Log, SecureContextTarget } from './serving.js'
 import { swapServingCertificate } from './serving.js'
@@ -52,6 +51,8 @@ export interface CertificateSourceDeps {
   readonly config: Config
   /** The cluster connection serve already made, if any; bootstrap loads one otherwise. */
   readonly kubeConfig: KubeConfig | undefined
+  /** The cluster module, loaded by serve only when it has a cluster (bootstrap always does). */
+  readonly cluster: Pick<ClusterConnection, 'loadKubeConfig' | 'kubeSecretClient' | 'kubeWebhookConfigurationClient'> | undefined
   readonly server: SecureContextTarget
   /** What the server was built with. */
   readonly tls: TlsMaterial
@@ -85,10 +86,12 @@ export function startCertificateSource(deps: CertificateSourceDeps): Certificate
     return { close: async () => watch.close() }
   }
   if (mode === 'bootstrap') {
-    const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig)
+    const { cluster } = deps
+    if (cluster === undefined) throw new Error('certificate bootstrap needs the cluster connection module')
+    const kubeConfig = deps.kubeConfig ?? cluster.loadKubeConfig(config.kubeconfig)
     const bootstrap = new CertificateBootstrap({
-      secrets: kubeSecretClient(kubeConfig),
-      webhookConfigurations: kubeWebhookConfigurationClient(kubeConfig),
+      secrets: cluster.kubeSecretClient(kubeConfig),
+      webhookConfigurations: cluster.kubeWebhookConfigurationClient(kubeConfig),
       namespace: config.namespace,
       secretName: config.certSecret,
       webhookConfigurationName: config.webhookConfigurationName,

@@ -10,8 +10,8 @@ import type { CliIo, Command } from '../cli/io.js'
 import { UsageError } from '../cli/io.js'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { podRules } from '../admission/pod-rules.js'
-import { fetchGitVersion, loadKubeConfig } from '../cluster/kube.js'
-import { startServiceCache, type ServiceCache } from '../cluster/services.js'
+import type { ClusterConnection } from '../cluster/connection.js'
+import type { ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
@@ -145,9 +145,14 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   const certMode = resolveCertMode(config, runningInCluster())
   const { tls, generatedCaFile } = await loadTls(config, certMode)
 
-  // `--kube-version` alone means no cluster: nothing to read Services from.
-  const kubeConfig = config.kubeVersion !== undefined && config.kubeconfig === undefined ? undefined : loadKubeConfig(config.kubeconfig)
-  const serviceCache = kubeConfig !== undefined && config.sidecar.injection !== 'never' ? createServiceCache(kubeConfig, metrics, () => app.log) : undefined
+  // `--kube-version` alone means no cluster: nothing to read Services from, and client-node unloaded.
+  const hasCluster = config.kubeVersion === undefined || config.kubeconfig !== undefined
+  const cluster = hasCluster || certMode === 'bootstrap' ? await import('../cluster/connection.js') : undefined
+  const kubeConfig = hasCluster ? cluster?.loadKubeConfig(config.kubeconfig) : undefined
+  const serviceCache =
+    cluster !== undefined && kubeConfig !== undefined && config.sidecar.injection !== 'never'
+      ? createServiceCache(cluster, kubeConfig, metrics, () => app.log)
+      : undefined
   const app = buildServer({
     tls,
     metrics,
@@ -165,9 +170,9 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
     log.warn({ caFile: generatedCaFile }, 'no --tls-cert/--tls-key: serving a self-signed certificate for localhost, 127.0.0.1 and ::1')
   }
 
-  const versionSource = createVersionSource(config, kubeConfig, app.log, metrics)
+  const versionSource = createVersionSource(config, cluster, kubeConfig, app.log, metrics)
   readiness.add('cluster version', () => (versionSource.current() === undefined ? 'not known yet' : null))
-  const certificates = startCertificateSource({ mode: certMode, config, kubeConfig, server: app.server, tls, metrics, readiness, log })
+  const certificates = startCertificateSource({ mode: certMode, config, kubeConfig, cluster, server: app.server, tls, metrics, readiness, log })
   if (serviceCache !== undefined) {
     readiness.add('service cache', () => (serviceCache.synced() ? null : 'not synced yet'))
   } else {
@@ -233,15 +238,21 @@ async function loadTls(config: Config, mode: CertMode): Promise<{ tls: TlsMateri
   return { tls: { cert: serving.certPem, key: serving.keyPem, clientCa }, generatedCaFile }
 }
 
-function createVersionSource(config: Config, kubeConfig: KubeConfig | undefined, log: WebhookServer['log'], metrics: Metrics): VersionSource {
+function createVersionSource(
+  config: Config,
+  cluster: ClusterConnection | undefined,
+  kubeConfig: KubeConfig | undefined,
+  log: WebhookServer['log'],
+  metrics: Metrics,
+): VersionSource {
   if (config.kubeVersion !== undefined) {
     const version = parseKubeVersion(config.kubeVersion)
     metrics.clusterVersion.set({ version: version.text, source: 'override' }, 1)
     log.info({ version: version.text }, 'cluster version set by configuration')
     return fixedVersion(version)
   }
-  if (kubeConfig === undefined) throw new Error('a cluster connection is required to read its version')
-  const fetch = fetchGitVersion(kubeConfig)
+  if (cluster === undefined || kubeConfig === undefined) throw new Error('a cluster connection is required to read its version')
+  const fetch = cluster.fetchGitVersion(kubeConfig)
   let previous: string | undefined
   return polledVersion({
     fetch,
@@ -261,8 +272,8 @@ function createVersionSource(config: Config, kubeConfig: KubeConfig | undefined,
   })
 }
 
-function createServiceCache(kubeConfig: KubeConfig, metrics: Metrics, log: () => WebhookServer['log']): ServiceCache {
-  return startServiceCache(kubeConfig, {
+function createServiceCache(cluster: ClusterConnection, kubeConfig: KubeConfig, metrics: Metrics, log: () => WebhookServer['log']): ServiceCache {
+  return cluster.startServiceCache(kubeConfig, {
     onSynced: (count) => log().info({ services: count }, 'service cache synced: UDP LoadBalancer Services'),
     onSize: (count) => metrics.serviceCacheSize.set(count),
     onError: (error, retryInMs) =>
