@@ -1,7 +1,11 @@
 // Every rule of DESIGN §4 and §5 the way users meet it: a real kube-apiserver calling the real
 // `nlb-guard serve` through webhook configurations rendered from manifests/, driven by kubectl.
+import { spawnSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
+import { ROOT } from '../fixtures/cli.js'
 import { startControlPlane, type ControlPlane } from './harness.js'
 import { pointAt, renderManifests, startNlbGuard, toYaml, type NlbGuard } from './nlb-guard.js'
 
@@ -66,6 +70,16 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
     const get = await kubectl(['get', 'service', 'echo-udp', ...ns], { allowFail: true })
     t.not(get.code, 0, 'nothing stored')
     t.match(get.stderr, /NotFound/)
+  })
+
+  t.test("the README's demo prints exactly what the README says", async (t) => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+    const command = /<!-- demo:command -->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1]
+    const expected = /<!-- demo:output -->\n```\n([\s\S]*?)```/.exec(readme)?.[1]
+    t.ok(command && expected, 'the README has the demo command and its output')
+    const run = spawnSync('bash', ['-c', command ?? 'false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, encoding: 'utf8' })
+    t.equal(run.status, 0, run.stderr)
+    t.equal(`${run.stderr}${run.stdout}`, expected, 'warnings (stderr) then the annotations (stdout), as in the README')
   })
 
   t.test('S2 and S3: kubectl apply stores the corrected Service', async (t) => {
