@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { copyFile, cp, mkdir, readdir, readFile, rename, stat, symlink } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/*
+ * What the benchmark runs, built on demand: nlb-guard from dist/ (Node cannot strip-load our
+ * sources, whose imports end in .js), and the controller-runtime peer as a Go binary kept in the
+ * user's cache, outside the repository, keyed by its sources and the Go version.
+ */
+
+export const ROOT = fileURLToPath(new URL('../', import.meta.url))
+export const CLI = join(ROOT, 'dist/webhook/bin.js')
+
+interface Exec {
+  readonly code: number | null
+  readonly output: string
+}
+
+export function exec(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, output }))
+  })
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return []
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true })
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')).map((e) => join(e.parentPath, e.name))
+}
+
+/** dist/ is stale when a source under webhook/, certs/ or sidecar/ is newer than its compiled .js, or has none. */
+async function staleSource(): Promise<string | undefined> {
+  for (const dir of ['webhook', 'certs', 'sidecar']) {
+    for (const source of await sourceFiles(join(ROOT, dir))) {
+      const compiled = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js')
+      if (!existsSync(compiled)) return relative(ROOT, source)
+      if ((await stat(compiled)).mtimeMs < (await stat(source)).mtimeMs) return relative(ROOT, source)
+    }
+  }
+  return undefined
+}
+
+/** Runs `tsc -p tsconfig.build.json` when dist/ is missing or older than the sources. */
+export async function ensureDist(log: (line: string) => void): Promise<void> {
+  const stale = existsSync(CLI) ? await staleSource() : 'dist/webhook/bin.js missing'
+  if (stale === undefined) return
+  log(`building dist/ (${stale}): tsc -p tsconfig.build.json`)
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
+  const result = await exec(process.execPath, [tsc, '-p', 'tsconfig.build.json'])
+  if (result.code !== 0) {
+    // tsc still emits on type errors (noEmitOnError is off): a colleague's half-finished file elsewhere
+    // should not stop the benchmark, but it must be visible.
+    if (!existsSync(CLI)) throw new Error(`tsc failed and dist/webhook/bin.js is missing:\n${result.output}`)
+    log(`warning: tsc reported errors; benchmarking what it emitted:\n${result.output.trim().split('\n').slice(0, 10).join('\n')}`)
+  }
+}
+
+/**
+ * A copy of dist/ (with package.json, and node_modules linked) in `dir`, so that a rebuild during
+ * the run, by a test or a colleague, cannot change what later rounds measure. Returns its CLI.
+ */
+export async function snapshotDist(dir: string): Promise<string> {
+  await cp(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true })
+  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  return join(dir, 'dist/webhook/bin.js')
+}
+
+export function cacheDir(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'nlb-guard', 'bench')
+}
+
+export type GoPeer = { readonly binary: string; readonly goVersion: string } | { readonly missing: string }
+
+/** Builds bench/controller-runtime once per change of its sources or of Go; later runs reuse the binary. */
+export async function ensureGoPeer(log: (line: string) => void): Promise<GoPeer> {
+  let goVersion: string
+  try {
+    const version = await exec('go', ['env', 'GOVERSION'])
+    if (version.code !== 0) return { missing: `go env GOVERSION failed: ${version.output.trim()}` }
+    goVersion = version.output.trim()
+  } catch {
+    return { missing: 'go is not installed' }
+  }
+  const dir = join(ROOT, 'bench/controller-runtime')
+  const hash = createHash('sha256').update(goVersion)
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(file).update(await readFile(join(dir, file)))
+  const binary = join(cacheDir(), `crbench-${hash.digest('hex').slice(0, 16)}`)
+  if (existsSync(binary)) return { binary, goVersion }
+  log(`building the controller-runtime peer with ${goVersion} into ${binary} (the first build downloads modules: minutes)`)
+  await mkdir(cacheDir(), { recursive: true })
+  const partial = `${binary}.${process.pid}.tmp`
+  const build = await exec('go', ['build', '-trimpath', '-o', partial, '.'], { cwd: dir })
+  if (build.code !== 0) return { missing: `go build failed: ${build.output.trim().slice(-1500)}` }
+  await rename(partial, binary)
+  return { binary, goVersion }
+}
