@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
  */
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url))
-export const CLI = join(ROOT, 'dist/webhook/bin.js')
+export const CLI = join(ROOT, 'dist/bundle/bin.js')
 
 interface Exec {
   readonly code: number | null
@@ -37,31 +37,26 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')).map((e) => join(e.parentPath, e.name))
 }
 
-/** dist/ is stale when a source under webhook/, certs/ or sidecar/ is newer than its compiled .js, or has none. */
+/** dist/ is stale when a source under webhook/, certs/ or sidecar/ is newer than its compiled .js or the bundle, or has none. */
 async function staleSource(): Promise<string | undefined> {
   for (const dir of ['webhook', 'certs', 'sidecar']) {
     for (const source of await sourceFiles(join(ROOT, dir))) {
       const compiled = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js')
       if (!existsSync(compiled)) return relative(ROOT, source)
-      if ((await stat(compiled)).mtimeMs < (await stat(source)).mtimeMs) return relative(ROOT, source)
+      const sourceTime = (await stat(source)).mtimeMs
+      if ((await stat(compiled)).mtimeMs < sourceTime || (await stat(CLI)).mtimeMs < sourceTime) return relative(ROOT, source)
     }
   }
   return undefined
 }
 
-/** Runs `tsc -p tsconfig.build.json` when dist/ is missing or older than the sources. */
+/** Runs `npm run build` (tsc, then the esbuild bundle the image ships) when dist/ is missing or older than the sources. */
 export async function ensureDist(log: (line: string) => void): Promise<void> {
-  const stale = existsSync(CLI) ? await staleSource() : 'dist/webhook/bin.js missing'
+  const stale = existsSync(CLI) ? await staleSource() : 'dist/bundle/bin.js missing'
   if (stale === undefined) return
-  log(`building dist/ (${stale}): tsc -p tsconfig.build.json`)
-  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
-  const result = await exec(process.execPath, [tsc, '-p', 'tsconfig.build.json'])
-  if (result.code !== 0) {
-    // tsc still emits on type errors (noEmitOnError is off): a colleague's half-finished file elsewhere
-    // should not stop the benchmark, but it must be visible.
-    if (!existsSync(CLI)) throw new Error(`tsc failed and dist/webhook/bin.js is missing:\n${result.output}`)
-    log(`warning: tsc reported errors; benchmarking what it emitted:\n${result.output.trim().split('\n').slice(0, 10).join('\n')}`)
-  }
+  log(`building dist/ (${stale}): npm run build`)
+  const result = await exec('npm', ['run', '--silent', 'build'])
+  if (result.code !== 0) throw new Error(`npm run build failed:\n${result.output}`)
 }
 
 /**
@@ -72,7 +67,7 @@ export async function snapshotDist(dir: string): Promise<string> {
   await cp(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true })
   await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'))
   await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
-  return join(dir, 'dist/webhook/bin.js')
+  return join(dir, 'dist/bundle/bin.js')
 }
 
 export function cacheDir(): string {

@@ -41,11 +41,11 @@ export interface RunningPeer {
 /** Servers running now, for an interrupted benchmark to end them. */
 export const serverProcesses = new Set<ChildProcess>()
 
-/** `cli`: dist/webhook/bin.js, or the run's snapshot of it. */
+/** `cli`: dist/bundle/bin.js (what the image runs), or the run's snapshot of it. */
 export function nlbGuardPeer(cli: string): PeerSpec {
   return {
     name: 'nlb-guard',
-    description: 'nlb-guard serve (dist/webhook/bin.js), default log level info: one JSON line per admission',
+    description: 'nlb-guard serve (dist/bundle/bin.js, as in the image), default log level info: one JSON line per admission',
     command: (port, metricsPort, certs) => ({
       command: process.execPath,
       args: [cli, 'serve', '--tls-cert', certs.cert, '--tls-key', certs.key, '--kube-version', '1.30.0', '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '0'],

@@ -127,7 +127,7 @@ const log = (line: string) => process.stderr.write(`[${((performance.now() - sta
 interface Bench {
   readonly settings: Settings
   readonly workDir: string
-  /** The run's snapshot of dist/webhook/bin.js. */
+  /** The run's snapshot of dist/bundle/bin.js. */
   readonly cli: string
   readonly certs: Certificates
   readonly bodies: Record<BodyName, Body>
@@ -297,7 +297,6 @@ async function memoryAndIdle(bench: Bench, startupSamples: number[]) {
  * bound to its port, so it keeps the matching TCP port open for the NLB's probe.
  */
 async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing: string }> {
-  if (!existsSync(join(dirname(bench.cli), '../sidecar/healthcheck.js'))) return { missing: 'dist/sidecar/healthcheck.js does not exist' }
   const port = await freePort()
   const udp = createSocket('udp4')
   await new Promise<void>((done) => udp.bind(port, '127.0.0.1', done))

@@ -127,7 +127,7 @@ t.test('the Dockerfile itself', async (t) => {
   t.equal(dockerfile.args.get('NODE_VERSION'), manifest.devDependencies['node'], 'NODE_VERSION is the Node that package.json pins')
   t.equal(dockerfile.args.get('NODE_VERSION')?.split('.')[0], process.versions.node.split('.')[0], 'the Node these tests run on')
   for (const stage of dockerfile.stages) t.equal(stage.image, `node:${dockerfile.args.get('NODE_VERSION')}-bookworm-slim`, `stage ${stage.name}: the pinned Node image`)
-  t.same(of(final, 'ENTRYPOINT').map((e) => JSON.parse(e) as unknown), [['node', '/app/dist/webhook/bin.js']])
+  t.same(of(final, 'ENTRYPOINT').map((e) => JSON.parse(e) as unknown), [['node', '/app/dist/bundle/bin.js']])
   t.same(of(final, 'CMD').map((e) => JSON.parse(e) as unknown), [['serve']])
   t.same(of(final, 'USER'), ['65532:65532'], 'the uid and gid the manifests run as')
 

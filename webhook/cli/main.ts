@@ -57,16 +57,16 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
 }
 
-/** The version in package.json, found upwards from this file (dist/webhook/cli or webhook/cli). */
+/** The version in package.json, found upwards from this file (webhook/cli, dist/webhook/cli, dist/bundle). */
 async function packageVersion(): Promise<string> {
   const { readFile } = await import('node:fs/promises')
-  for (let url = new URL('../package.json', import.meta.url); ; url = new URL('../../package.json', url)) {
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
     try {
-      const manifest = JSON.parse(await readFile(url, 'utf8')) as { name?: string; version?: string }
+      const manifest = JSON.parse(await readFile(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string }
       if (manifest.name === 'nlb-guard' && manifest.version !== undefined) return manifest.version
     } catch (error: unknown) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-    if (url.pathname === '/package.json') return 'unknown'
+    if (dir.pathname === '/') return 'unknown'
   }
 }
