@@ -44,5 +44,7 @@ COPY --from=build /src/dist/bundle ./dist/bundle
 # runAsNonRoot can verify them; the files above stay root's and read-only to it.
 USER 65532:65532
 EXPOSE 8443 9090
-ENTRYPOINT ["node", "/app/dist/bundle/bin.js"]
+# A 4 MiB young generation (V8 grows it to 16 MiB under load): about 35 MiB less resident memory
+# after load for about 3 % of throughput (bench/, README "Performance"). The sidecar runs with it too.
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/bundle/bin.js"]
 CMD ["serve"]

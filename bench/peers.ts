@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ROOT } from './build.ts'
@@ -41,14 +42,22 @@ export interface RunningPeer {
 /** Servers running now, for an interrupted benchmark to end them. */
 export const serverProcesses = new Set<ChildProcess>()
 
+/** The Node flags of the Dockerfile's ENTRYPOINT (`node FLAGS... script`): the bench runs what the image runs. */
+export function imageNodeFlags(): string[] {
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]
+  if (entrypoint === undefined) throw new Error('the Dockerfile has no exec-form ENTRYPOINT')
+  return (JSON.parse(entrypoint) as string[]).slice(1, -1)
+}
+
 /** `cli`: dist/bundle/bin.js (what the image runs), or the run's snapshot of it. */
 export function nlbGuardPeer(cli: string): PeerSpec {
+  const flags = imageNodeFlags()
   return {
     name: 'nlb-guard',
-    description: 'nlb-guard serve (dist/bundle/bin.js, as in the image), default log level info: one JSON line per admission',
+    description: `nlb-guard serve (node ${[...flags, 'dist/bundle/bin.js'].join(' ')}, as in the image), default log level info: one JSON line per admission`,
     command: (port, metricsPort, certs) => ({
       command: process.execPath,
-      args: [cli, 'serve', '--tls-cert', certs.cert, '--tls-key', certs.key, '--kube-version', '1.30.0', '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '0'],
+      args: [...flags, cli, 'serve', '--tls-cert', certs.cert, '--tls-key', certs.key, '--kube-version', '1.30.0', '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '0'],
     }),
   }
 }

@@ -16,7 +16,7 @@ import { jsonLine, loadGenerator, loadProcesses, runPinned, type ClosedLoopResul
 import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
-import { type Certificates, controllerRuntimePeer, floorPeer, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
+import { type Certificates, controllerRuntimePeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
 import { evaluateTargets, figures, markdownReport, median, textReport } from './report.ts'
 import type { PeerRound, Results } from './results.ts'
 
@@ -301,7 +301,7 @@ async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing:
   const udp = createSocket('udp4')
   await new Promise<void>((done) => udp.bind(port, '127.0.0.1', done))
   const { spawn } = await import('node:child_process')
-  const child = spawn('taskset', ['-c', String(bench.settings.serverCpu), process.execPath, bench.cli, 'healthcheck', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn('taskset', ['-c', String(bench.settings.serverCpu), process.execPath, ...imageNodeFlags(), bench.cli, 'healthcheck', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
   serverProcesses.add(child)
   child.on('exit', () => serverProcesses.delete(child))
   let stderr = ''

@@ -127,7 +127,7 @@ t.test('the Dockerfile itself', async (t) => {
   t.equal(dockerfile.args.get('NODE_VERSION'), manifest.devDependencies['node'], 'NODE_VERSION is the Node that package.json pins')
   t.equal(dockerfile.args.get('NODE_VERSION')?.split('.')[0], process.versions.node.split('.')[0], 'the Node these tests run on')
   for (const stage of dockerfile.stages) t.equal(stage.image, `node:${dockerfile.args.get('NODE_VERSION')}-bookworm-slim`, `stage ${stage.name}: the pinned Node image`)
-  t.same(of(final, 'ENTRYPOINT').map((e) => JSON.parse(e) as unknown), [['node', '/app/dist/bundle/bin.js']])
+  t.same(of(final, 'ENTRYPOINT').map((e) => JSON.parse(e) as unknown), [['node', '--max-semi-space-size=4', '/app/dist/bundle/bin.js']])
   t.same(of(final, 'CMD').map((e) => JSON.parse(e) as unknown), [['serve']])
   t.same(of(final, 'USER'), ['65532:65532'], 'the uid and gid the manifests run as')
 
@@ -224,12 +224,15 @@ t.test('the production image, built without Docker, serves', async (t) => {
     t.ok(await stat(join(app, 'node_modules', 'fastify')), 'the dependencies are there')
   })
 
-  const [entrypointNode, entrypointScript, ...more] = JSON.parse(of(final, 'ENTRYPOINT')[0] ?? '[]') as string[]
+  // node, its flags, the script: the flags run here too, so a flag this Node rejects fails the test.
+  const [entrypointNode, ...rest] = JSON.parse(of(final, 'ENTRYPOINT')[0] ?? '[]') as string[]
+  const entrypointScript = rest.pop() ?? ''
   t.equal(entrypointNode, 'node')
-  t.same(more, [])
-  const entrypoint = [hostPath(final, entrypointScript ?? ''), ...(JSON.parse(of(final, 'CMD')[0] ?? '[]') as string[])]
-  t.match(relative(app, entrypoint[0] ?? ''), /^dist\//, 'the entry point is in the copied dist/')
-  const cli = (args: readonly string[]) => execFileAsync(process.execPath, [entrypoint[0] ?? '', ...args], { cwd: app })
+  t.ok(rest.every((flag) => flag.startsWith('--')), 'only Node flags between node and the script')
+  const script = hostPath(final, entrypointScript)
+  const entrypoint = [...rest, script, ...(JSON.parse(of(final, 'CMD')[0] ?? '[]') as string[])]
+  t.match(relative(app, script), /^dist\//, 'the entry point is in the copied dist/')
+  const cli = (args: readonly string[]) => execFileAsync(process.execPath, [...rest, script, ...args], { cwd: app })
 
   t.test('`nlb-guard healthcheck --help`: the sidecar runs from the same image', async (t) => {
     const { stdout } = await cli(['healthcheck', '--help'])
