@@ -12,7 +12,7 @@ import { postReview } from './load/post.ts'
  * from spawn() to the first answered POST /mutate, so each round also samples start-up time.
  */
 
-export type PeerName = 'nlb-guard' | 'floor' | 'controller-runtime'
+export type PeerName = 'nlb-guard' | 'floor' | 'fastify' | 'controller-runtime'
 
 export interface Certificates {
   readonly dir: string
@@ -71,6 +71,18 @@ export function floorPeer(script: string): PeerSpec {
   return {
     name: 'floor',
     description: 'bare node:https, same Node and TLS settings, reads the body, answers a constant allowed review',
+    command: (port, _metricsPort, certs) => ({
+      command: process.execPath,
+      args: [script, '--port', String(port), '--tls-cert', certs.cert, '--tls-key', certs.key],
+    }),
+  }
+}
+
+/** `script`: bench/fastify-floor.ts copied to a `.mjs` file beside the run's node_modules. */
+export function fastifyPeer(script: string): PeerSpec {
+  return {
+    name: 'fastify',
+    description: 'bare fastify, same Node, TLS and limits, no logger: parses the body, answers allowed with its uid',
     command: (port, _metricsPort, certs) => ({
       command: process.execPath,
       args: [script, '--port', String(port), '--tls-cert', certs.cert, '--tls-key', certs.key],

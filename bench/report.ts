@@ -43,7 +43,7 @@ export function figureSpecs(rate: number): FigureSpec[] {
 }
 
 export function figures(rounds: readonly PeerRound[], rate: number): Figure[] {
-  const peers: PeerName[] = ['nlb-guard', 'floor', 'controller-runtime']
+  const peers: PeerName[] = ['nlb-guard', 'floor', 'fastify', 'controller-runtime']
   return figureSpecs(rate).map((spec) => {
     const medians: Partial<Record<PeerName, number>> = {}
     for (const peer of peers) {
@@ -53,6 +53,7 @@ export function figures(rounds: readonly PeerRound[], rate: number): Figure[] {
     const nlb = medians['nlb-guard']
     const ratio = (other: number | undefined) => (nlb === undefined || other === undefined || other === 0 ? undefined : nlb / other)
     const toFloor = ratio(medians.floor)
+    const toFastify = ratio(medians.fastify)
     const toCr = ratio(medians['controller-runtime'])
     return {
       key: spec.key,
@@ -61,6 +62,7 @@ export function figures(rounds: readonly PeerRound[], rate: number): Figure[] {
       higherIsBetter: spec.higherIsBetter,
       medians,
       ...(toFloor === undefined ? {} : { ratioToFloor: toFloor }),
+      ...(toFastify === undefined ? {} : { ratioToFastify: toFastify }),
       ...(toCr === undefined ? {} : { ratioToControllerRuntime: toCr }),
     }
   })
@@ -106,7 +108,7 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   results.push(
     floor === undefined
       ? { target: 'throughput ≥ 0.90 × floor', value: '–', pass: null, note: 'floor not measured' }
-      : { target: 'throughput ≥ 0.90 × floor', value: `${floor.value.toFixed(2)}× (worst: ${floor.key.replace('throughput ', '')})`, pass: floor.value >= 0.9 },
+      : { target: 'throughput ≥ 0.90 × floor', value: `${floor.value.toFixed(2)}× (worst: ${floor.key.replace('throughput ', '')})`, pass: floor.value >= 0.9, ...frameworkNote(byKey.get(floor.key)) },
   )
   const cr = worst(throughputKeys, (f) => f.ratioToControllerRuntime)
   results.push(
@@ -151,6 +153,14 @@ export function evaluateTargets(inputs: TargetInputs): TargetResult[] {
   return results
 }
 
+/** How far bare fastify itself is from the floor on the same figure: the share the framework leaves. */
+function frameworkNote(figure: Figure | undefined): { note?: string } {
+  const fastify = figure?.medians.fastify
+  const floor = figure?.medians.floor
+  if (fastify === undefined || floor === undefined || floor === 0) return {}
+  return { note: `bare fastify, before any rule, reaches ${(fastify / floor).toFixed(2)}× the floor here` }
+}
+
 export function formatSeconds(seconds: number): string {
   if (seconds >= 120) return `${Math.round(seconds / 60)} min`
   return `${Math.round(seconds)} s`
@@ -164,13 +174,15 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 
 /** The table printed at the end of a run. */
 export function textReport(results: Results): string {
-  const header = ['figure (median of rounds)', 'nlb-guard', 'floor', 'ctrl-runtime', '÷ floor', '÷ ctrl-rt']
+  const header = ['figure (median of rounds)', 'nlb-guard', 'floor', 'fastify', 'ctrl-runtime', '÷ floor', '÷ fastify', '÷ ctrl-rt']
   const rows = results.figures.map((f) => [
     `${f.label} (${f.unit})`,
     formatNumber(f.medians['nlb-guard'], f.unit),
     formatNumber(f.medians.floor, f.unit),
+    formatNumber(f.medians.fastify, f.unit),
     formatNumber(f.medians['controller-runtime'], f.unit),
     ratioText(f.ratioToFloor),
+    ratioText(f.ratioToFastify),
     ratioText(f.ratioToControllerRuntime),
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -218,11 +230,11 @@ export function markdownReport(results: Results): string {
   const nlb = results.nlbGuard
   const rounds = results.settings['rounds']
   const table = [
-    '| figure | nlb-guard | floor: bare `node:https` | controller-runtime (Go) | nlb-guard ÷ floor | nlb-guard ÷ controller-runtime |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| figure | nlb-guard | floor: bare `node:https` | bare fastify | controller-runtime (Go) | nlb-guard ÷ floor | nlb-guard ÷ fastify | nlb-guard ÷ controller-runtime |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...results.figures.map(
       (f) =>
-        `| ${f.label} (${f.unit}) | ${formatNumber(f.medians['nlb-guard'], f.unit)} | ${formatNumber(f.medians.floor, f.unit)} | ${formatNumber(f.medians['controller-runtime'], f.unit)} | ${ratioText(f.ratioToFloor)} | ${ratioText(f.ratioToControllerRuntime)} |`,
+        `| ${f.label} (${f.unit}) | ${formatNumber(f.medians['nlb-guard'], f.unit)} | ${formatNumber(f.medians.floor, f.unit)} | ${formatNumber(f.medians.fastify, f.unit)} | ${formatNumber(f.medians['controller-runtime'], f.unit)} | ${ratioText(f.ratioToFloor)} | ${ratioText(f.ratioToFastify)} | ${ratioText(f.ratioToControllerRuntime)} |`,
     ),
   ]
   const sidecar = 'missing' in results.sidecar ? `not measured (${results.sidecar.missing})` : `${results.sidecar.rssMiB.toFixed(1)} MiB`
@@ -233,7 +245,7 @@ export function markdownReport(results: Results): string {
     '',
     ...table,
     '',
-    `The floor answers a constant review without parsing it: what TLS and HTTP cost on this Node. The controller-runtime peer implements rule S2 only (\`bench/controller-runtime/\`); nlb-guard runs every rule and logs one JSON line per admission. Latency at a fixed rate is measured open-loop from send to last byte.`,
+    `The floor answers a constant review without parsing it: what TLS and HTTP cost on this Node. Bare fastify parses the body and echoes its uid with nlb-guard's TLS options and limits and no logger: what the framework costs before any rule. The controller-runtime peer implements rule S2 only (\`bench/controller-runtime/\`); nlb-guard runs every rule and logs one JSON line per admission. Latency at a fixed rate is measured open-loop from send to last byte.`,
     '',
     '| nlb-guard alone | |',
     '|---|---:|',

@@ -42,6 +42,7 @@ export interface Figure {
   /** Median over rounds, per peer; absent when the peer did not run. */
   readonly medians: Readonly<Partial<Record<PeerName, number>>>
   readonly ratioToFloor?: number
+  readonly ratioToFastify?: number
   readonly ratioToControllerRuntime?: number
 }
 

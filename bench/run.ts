@@ -16,15 +16,15 @@ import { jsonLine, loadGenerator, loadProcesses, runPinned, type ClosedLoopResul
 import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
-import { type Certificates, controllerRuntimePeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
+import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
 import { evaluateTargets, figures, markdownReport, median, textReport } from './report.ts'
 import type { PeerRound, Results } from './results.ts'
 
 const USAGE = `Usage: node bench/run.ts [--quick] [options]     (npm run bench -- [options])
 
-Loopback HTTPS benchmark of nlb-guard against a bare node:https floor and a controller-runtime
-webhook, server and load generator on separate cores. Prints a table, PASS/MISS per target and a
-markdown snippet; writes results JSON and markdown. Never fails on a number, only when the
+Loopback HTTPS benchmark of nlb-guard against a bare node:https floor, bare fastify and a
+controller-runtime webhook, server and load generator on separate cores. Prints a table,
+PASS/MISS per target and a markdown snippet; writes results JSON and markdown. Never fails on a number, only when the
 benchmark itself cannot run.
 
 Options (full run defaults first, --quick second):
@@ -340,8 +340,8 @@ function machine(goVersion: string, generator: LoadGenerator): Results['machine'
 // The peers of every round run without a cluster (`--kube-version`), so nlb-guard answers the Pod
 // body `allowed` with injection off; the Pod rule against a filled Service cache is measured apart,
 // by measurePodCache (bench/pod-cache.ts), with 10 and with 10,000 Services.
-function peerSpecs(cli: string, floorScript: string, goBinary: string | { missing: string }): PeerSpec[] {
-  return [nlbGuardPeer(cli), floorPeer(floorScript), controllerRuntimePeer(goBinary)]
+function peerSpecs(cli: string, floorScript: string, fastifyScript: string, goBinary: string | { missing: string }): PeerSpec[] {
+  return [nlbGuardPeer(cli), floorPeer(floorScript), fastifyPeer(fastifyScript), controllerRuntimePeer(goBinary)]
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -400,7 +400,10 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const floorScript = join(workDir, 'floor.mjs')
     await copyFile(join(ROOT, 'bench/floor.ts'), floorScript)
-    const specs = peerSpecs(cli, floorScript, 'missing' in go ? { missing: go.missing } : go.binary)
+    // Beside the snapshot's node_modules link, so that `fastify` resolves.
+    const fastifyScript = join(dirname(dirname(dirname(cli))), 'fastify-floor.mjs')
+    await copyFile(join(ROOT, 'bench/fastify-floor.ts'), fastifyScript)
+    const specs = peerSpecs(cli, floorScript, fastifyScript, 'missing' in go ? { missing: go.missing } : go.binary)
     const mach = machine('missing' in go ? 'Go not found' : go.goVersion, generator)
     log(`${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}, ${mach.go}, ${generator.name}; load average ${mach.loadAverageAtStart.join(' ')}`)
     const rounds: PeerRound[] = []

@@ -41,6 +41,7 @@ t.test('bench/run.ts --quick runs and writes parseable results', async (t) => {
   t.equal(nlbGuard[0]?.errors, 0, 'no failed request under load')
   t.ok(Object.values(nlbGuard[0]?.throughput ?? {}).every((rps) => rps > 0), 'every throughput figure measured')
   t.ok(results.rounds.some((r) => r.peer === 'floor'), 'the floor ran')
+  t.same(results.rounds.find((r) => r.peer === 'fastify')?.answers, { service: 'allowed', pod: 'allowed', update: 'allowed' }, 'bare fastify ran and parsed every body')
   t.ok(results.nlbGuard.startupMs.median > 0 && results.nlbGuard.memory.idleMiB > 0, 'start-up and memory measured')
   t.match(results.podCache, { services10: { answer: 'patched', cachedUdpServices: 3 }, services10000: { answer: 'patched', cachedUdpServices: 2500 } }, 'the Pod is patched from a Service cache filled with 10 and 10,000 Services')
   t.ok(results.podCache.services10.p99 > 0 && results.podCache.services10000.p99 > 0, 'Pod latency measured at both sizes')
