@@ -1,13 +1,10 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { get as httpGet } from 'node:http'
-import { tmpdir } from 'node:os'
 import { createSecureContext } from 'node:tls'
-import { join } from 'node:path'
 import t from 'tap'
-import { certsCommand } from '../../certs/command.js'
 import { BODY_LIMIT, REQUEST_TIMEOUT_MS } from '../../webhook/server/app.js'
-import { freePort, spawnCli, waitFor } from '../fixtures/cli.js'
+import { serve } from '../fixtures/serve.js'
 import {
   deepBodies,
   hugeStringBodies,
@@ -44,8 +41,6 @@ const MEMORY_MARGIN_BYTES = 60 * 1024 * 1024
 const BIG_ANSWER_MS = 5000
 
 t.setTimeout(240_000)
-
-const quiet = { stdin: process.stdin, stdout: { write: () => true }, stderr: { write: () => true } }
 
 function httpBody(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -170,24 +165,8 @@ function smallJob(random: () => number, n: number): Job {
 
 t.test('hostile input against nlb-guard serve over real TLS', async (t) => {
   const started = Date.now()
-  const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-hostile-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  t.equal(await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1', '--dns', 'localhost'], quiet), 0)
-  const ca = await readFile(join(dir, 'ca.crt'))
-  const [port, metricsPort] = [await freePort(), await freePort()]
-  const child = spawnCli([
-    'serve',
-    '--tls-cert', join(dir, 'tls.crt'),
-    '--tls-key', join(dir, 'tls.key'),
-    '--kube-version', '1.30.0',
-    '--address', '127.0.0.1',
-    '--port', String(port),
-    '--metrics-port', String(metricsPort),
-    '--shutdown-delay', '0',
-  ], { env: { _TAPJS_PROCESSINFO_COVERAGE_: '0' } }) // coverage buffers would swamp the memory figures
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
+  // Coverage buffers would swamp the memory figures; the log is counted below, not kept.
+  const { port, metricsPort, ca, child } = await serve(t, { env: { _TAPJS_PROCESSINFO_COVERAGE_: '0' }, keepLog: false })
   // The log must be drained (a full pipe would stall the server); keep counts and any error lines.
   const logLevels = new Map<string, number>()
   const errorLines: string[] = []
@@ -203,7 +182,6 @@ t.test('hostile input against nlb-guard serve over real TLS', async (t) => {
     }
     if ((chunk.includes('{"level":50,') || chunk.includes('{"level":60,')) && errorLines.length < 20) errorLines.push(chunk.slice(0, 1000))
   })
-  await waitFor('readiness', async () => (await httpStatus(metricsPort, '/readyz')) === 200)
   const pid = child.pid ?? 0
   // One secure context for every connection (building one per connection parses the CA each time).
   const connectOptions = { host: '127.0.0.1', port, secureContext: createSecureContext({ ca }), servername: 'localhost' }

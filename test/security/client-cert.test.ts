@@ -6,7 +6,7 @@ import t from 'tap'
 import { issueCA, issueServingCertificate, type CertificateAndKey } from '../../certs/issue.js'
 import { reviewFor, serviceObject } from '../fixtures/reviews.js'
 import { issueClientCertificate } from './fixtures/pki.js'
-import { plainGet, serve } from './fixtures/serve.js'
+import { plainGet, serve } from '../fixtures/serve.js'
 
 t.setTimeout(60_000)
 
@@ -46,7 +46,7 @@ t.test('serve --client-ca: only clients with a certificate from that CA are serv
   t.teardown(() => rm(caDir, { recursive: true, force: true }))
   const caFile = join(caDir, 'client-ca.crt')
   await writeFile(caFile, clientCa.certPem)
-  const server = await serve(t, ['--client-ca', caFile])
+  const server = await serve(t, { args: ['--client-ca', caFile] })
 
   const good = issueClientCertificate(clientCa, { commonName: 'kube-apiserver' })
   const foreign = issueClientCertificate(otherCa, { commonName: 'kube-apiserver' })

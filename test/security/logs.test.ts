@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../fixtures/reviews.js'
-import { serve } from './fixtures/serve.js'
+import { serve } from '../fixtures/serve.js'
 
 t.setTimeout(60_000)
 
@@ -14,7 +14,7 @@ t.setTimeout(60_000)
  * malformed, not JSON, wrong content type.
  */
 t.test('serve --log-level debug logs names, never contents or keys', async (t) => {
-  const server = await serve(t, ['--log-level', 'debug'])
+  const server = await serve(t, { args: ['--log-level', 'debug'] })
   const secret = (what: string) => `s3cr3t-${what}-${randomBytes(6).toString('hex')}`
   const secrets = {
     annotation: secret('annotation'),

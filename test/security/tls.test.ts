@@ -1,7 +1,7 @@
 import { connect, getCiphers, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { REQUEST_TIMEOUT_MS } from '../../webhook/server/app.js'
-import { serve } from './fixtures/serve.js'
+import { serve } from '../fixtures/serve.js'
 
 t.setTimeout(90_000)
 

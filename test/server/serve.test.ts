@@ -1,21 +1,18 @@
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { get as httpGet } from 'node:http'
 import { Agent } from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
-import { certsCommand } from '../../certs/command.js'
 import { BODY_LIMIT } from '../../webhook/server/app.js'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { serve } from '../fixtures/serve.js'
 
 t.setTimeout(120_000)
-
-const quiet = { stdin: process.stdin, stdout: { write: () => true }, stderr: { write: () => true } }
 
 function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -34,27 +31,7 @@ async function seedService(file: string, index = 0): Promise<unknown> {
 }
 
 t.test('nlb-guard serve over real TLS', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-serve-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  t.equal(await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1', '--dns', 'localhost'], quiet), 0)
-  const ca = await readFile(join(dir, 'ca.crt'))
-  const [port, metricsPort] = [await freePort(), await freePort()]
-  const child = spawnCli([
-    'serve',
-    '--tls-cert', join(dir, 'tls.crt'),
-    '--tls-key', join(dir, 'tls.key'),
-    '--kube-version', '1.30.0',
-    '--address', '127.0.0.1',
-    '--port', String(port),
-    '--metrics-port', String(metricsPort),
-    '--shutdown-delay', '0',
-  ])
-  let log = ''
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (log += chunk))
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  await waitFor('readiness', async () => (await httpStatus(metricsPort, '/readyz')).status === 200)
+  const { port, metricsPort, ca, child, log } = await serve(t)
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   t.teardown(() => agent.destroy())
@@ -135,8 +112,8 @@ t.test('nlb-guard serve over real TLS', async (t) => {
     const [code] = (await once(child, 'exit')) as [number | null]
     t.equal(code, 0)
     t.ok(Date.now() - started < 5000, `exited in ${Date.now() - started} ms`)
-    t.match(log, /"msg":"shutting down/)
-    t.notMatch(log, /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in the logs')
+    t.match(log(), /"msg":"shutting down/)
+    t.notMatch(log(), /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in the logs')
   })
 })
 

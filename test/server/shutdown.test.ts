@@ -1,18 +1,13 @@
 // SIGTERM under load with keep-alive clients: readiness drops first, requests keep being answered
 // during the shutdown delay (endpoints take a moment to drop the pod), in-flight ones finish, exit 0.
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { get as httpGet } from 'node:http'
 import { Agent } from 'node:https'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { certsCommand } from '../../certs/command.js'
-import { freePort, spawnCli, waitFor } from '../fixtures/cli.js'
+import { waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../fixtures/reviews.js'
-
-const quiet = { stdin: process.stdin, stdout: { write: () => true }, stderr: { write: () => true } }
+import { serve } from '../fixtures/serve.js'
 
 const readyStatus = (port: number) =>
   new Promise<number>((resolve) => {
@@ -23,18 +18,7 @@ const readyStatus = (port: number) =>
   })
 
 t.test('SIGTERM under keep-alive load: zero failed requests', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-shutdown-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'x', '--out', dir, '--ip', '127.0.0.1'], quiet)
-  const ca = await readFile(join(dir, 'ca.crt'))
-  const [port, metricsPort] = [await freePort(), await freePort()]
-  const child = spawnCli(['serve', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--kube-version', '1.30.0', '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '1'])
-  let log = ''
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (log += c))
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  await waitFor('ready', async () => (await readyStatus(metricsPort)) === 200)
+  const { port, metricsPort, ca, child, log } = await serve(t, { args: ['--shutdown-delay', '1'] })
 
   // Like the apiserver: a pool of keep-alive connections that stops sending once the endpoint
   // is gone (readiness false), with whatever is in flight at that moment still expecting answers.
@@ -74,6 +58,6 @@ t.test('SIGTERM under keep-alive load: zero failed requests', async (t) => {
   t.ok(duringDelay > 0, `${duringDelay} requests answered while not ready, during the shutdown delay`)
   t.ok(droppedAfter < 1000, `readiness dropped ${droppedAfter} ms after SIGTERM, before the server closed`)
   t.same(failures, [], 'zero failed requests')
-  t.match(log, /"msg":"shutting down: not ready, finishing in-flight requests"/)
-  t.match(log, /"msg":"closed"/)
+  t.match(log(), /"msg":"shutting down: not ready, finishing in-flight requests"/)
+  t.match(log(), /"msg":"closed"/)
 })
