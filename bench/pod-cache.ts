@@ -32,6 +32,8 @@ export interface PodCacheOptions {
   readonly freePort: () => Promise<number>
   /** Runs bench/load/paced.ts pinned to the client core; returns its JSON result. */
   readonly paced: (config: PacedConfig) => Promise<PacedResult>
+  /** Closed-loop load on the Pod body before measuring, as every peer round has (JIT warm-up). */
+  readonly warmup: (port: number) => Promise<void>
   readonly answerTo: (port: number) => Promise<string>
   readonly log: (line: string) => void
 }
@@ -86,6 +88,7 @@ export async function measurePodCache(options: PodCacheOptions): Promise<PodCach
         for (let i = 0; i < 600 && !(await ready(metricsPort)); i++) await new Promise((r) => setTimeout(r, 50))
         const cachedUdpServices = await metric(metricsPort, 'nlb_guard_service_cache_size')
         const answer = await options.answerTo(peer.port)
+        await options.warmup(peer.port)
         const result = await options.paced({ port: peer.port, caFile: options.certs.ca, bodyFiles: [options.podBodyFile], rate: options.rate, seconds: options.seconds, connections: 8 })
         rounds.push({ services, round, cachedUdpServices, answer, p50: result.latencyMs.p50, p99: result.latencyMs.p99, errors: result.errors })
         options.log(`pod cache round ${round}, ${services} Services (${cachedUdpServices} UDP cached): ${answer}; p50 ${result.latencyMs.p50.toFixed(3)} ms, p99 ${result.latencyMs.p99.toFixed(3)} ms, errors ${result.errors}`)

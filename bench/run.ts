@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -29,7 +29,8 @@ benchmark itself cannot run.
 
 Options (full run defaults first, --quick second):
   --quick                  a seconds-long smoke run (CI): one round, tiny durations
-  --out FILE               results JSON (default bench/results.json); markdown goes beside it (.md)
+  --out FILE               results JSON (default bench/results.json); markdown goes beside it (.md);
+                           a full run to the default also rewrites README.md's Performance figures
   --rounds N               interleaved rounds of every peer (3; 1)
   --duration S             each throughput, new-connection and 2 MiB UPDATE run (10; 1)
   --latency-duration S     each fixed-rate latency run (15; 1)
@@ -324,6 +325,20 @@ async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing:
   }
 }
 
+const README_BEGIN = '<!-- bench:results:begin -->'
+const README_END = '<!-- bench:results:end -->'
+
+/** Puts a full run's markdown between the README's markers (its Performance section); false without them. */
+async function updateReadme(markdown: string): Promise<boolean> {
+  const file = join(ROOT, 'README.md')
+  const text = await readFile(file, 'utf8')
+  const begin = text.indexOf(README_BEGIN)
+  const end = text.indexOf(README_END)
+  if (begin < 0 || end < begin) return false
+  await writeFile(file, `${text.slice(0, begin + README_BEGIN.length)}\n${markdown.trimEnd()}\n${text.slice(end)}`)
+  return true
+}
+
 function machine(goVersion: string, generator: LoadGenerator): Results['machine'] {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
   return {
@@ -449,6 +464,7 @@ async function main(argv: readonly string[]): Promise<number> {
         serverCpu: s.serverCpu,
         freePort,
         paced: (config) => runPaced(bench, config),
+        warmup: async (port) => void (await closedLoop(bench, port, ['pod'], 8, s.warmup)),
         answerTo: (port) => answerTo(bench, port, 'pod'),
         log,
       }),
@@ -506,6 +522,10 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(textReport(results))
     process.stdout.write(`\n--- markdown for the README's Performance section (also in ${markdownFile}) ---\n\n${markdown}\n`)
     log(`wrote ${s.out} and ${markdownFile}`)
+    // Only a full run with the default output speaks for the project: --quick and --out runs leave the README alone.
+    if (!s.quick && s.out === join(ROOT, 'bench/results.json')) {
+      log((await updateReadme(markdown)) ? 'updated the Performance figures in README.md' : `README.md has no ${README_BEGIN} … ${README_END} markers: not updated`)
+    }
     return 0
   } catch (error: unknown) {
     failed = true
