@@ -1,6 +1,5 @@
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
-import { get as httpGet } from 'node:http'
 import { Agent } from 'node:https'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
@@ -10,19 +9,9 @@ import { BODY_LIMIT } from '../../webhook/server/app.js'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../fixtures/reviews.js'
-import { serve } from '../fixtures/serve.js'
+import { plainGet, serve } from '../fixtures/serve.js'
 
 t.setTimeout(120_000)
-
-function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (c: string) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    }).on('error', reject)
-  })
-}
 
 async function seedService(file: string, index = 0): Promise<unknown> {
   const docs = parseAllDocuments(await readFile(join(ROOT, 'test/fixtures/seeds', file), 'utf8'))
@@ -96,7 +85,7 @@ t.test('nlb-guard serve over real TLS', async (t) => {
   })
 
   t.test('metrics on the plain port count what happened', async (t) => {
-    const metrics = await httpStatus(metricsPort, '/metrics')
+    const metrics = await plainGet(metricsPort, '/metrics')
     t.equal(metrics.status, 200)
     t.match(metrics.body, /nlb_guard_admission_requests_total\{webhook="mutate",kind="Service",operation="CREATE",result="patched"\} [1-9]/)
     t.match(metrics.body, /nlb_guard_bad_requests_total\{reason="FST_ERR_CTP_BODY_TOO_LARGE"\} 1/)
@@ -128,7 +117,7 @@ t.test('the embedded default: a self-signed certificate for localhost made at st
   await waitFor('the generated CA in the log', async () => /"caFile":"[^"]+"/.test(log))
   const caFile = /"caFile":"([^"]+)"/.exec(log)?.[1] ?? ''
   const ca = await readFile(caFile)
-  await waitFor('readiness', async () => (await httpStatus(metricsPort, '/readyz')).status === 200)
+  await waitFor('readiness', async () => (await plainGet(metricsPort, '/readyz')).status === 200)
   for (const host of ['127.0.0.1', 'localhost']) {
     const res = await httpsRequest({ host, port, path: '/mutate', ca, body: JSON.stringify(reviewFor(serviceObject())) })
     t.equal(JSON.parse(res.body).response.patchType, 'JSONPatch', `trusted and answered via ${host}`)
