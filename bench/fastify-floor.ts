@@ -4,31 +4,19 @@ import Fastify from 'fastify'
 
 /*
  * fastify's own floor: what nlb-guard's web framework costs before any rule runs. Same Node, TLS
- * options, timeouts and body limit as nlb-guard's server (webhook/server/app.ts), no logger; it
- * parses the JSON body, as nlb-guard must, and answers an allowed AdmissionReview echoing the uid.
+ * options (the cipher list comes in as --ciphers), timeouts and body limit as nlb-guard's server
+ * (webhook/server/app.ts), no logger; it parses the JSON body, as nlb-guard must, and answers an allowed AdmissionReview echoing the uid.
  * nlb-guard ÷ this is the share of time our own work (rules, zod, logs, metrics) leaves.
- * Usage: node bench/fastify-floor.ts --port P --tls-cert FILE --tls-key FILE
+ * Usage: node bench/fastify-floor.ts --port P --tls-cert FILE --tls-key FILE --ciphers LIST
  *
  * No type annotations: bench/run.ts runs a copy of it as plain JavaScript (.mjs) beside node_modules.
  */
 
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':')
-
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+  options: { port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, ciphers: { type: 'string' } },
 })
-if (values.port === undefined || values['tls-cert'] === undefined || values['tls-key'] === undefined) {
-  process.stderr.write('usage: node bench/fastify-floor.ts --port P --tls-cert FILE --tls-key FILE\n')
+if (values.port === undefined || values['tls-cert'] === undefined || values['tls-key'] === undefined || values.ciphers === undefined) {
+  process.stderr.write('usage: node bench/fastify-floor.ts --port P --tls-cert FILE --tls-key FILE --ciphers LIST\n')
   process.exit(2)
 }
 
@@ -37,7 +25,7 @@ const app = Fastify({
     cert: readFileSync(values['tls-cert']),
     key: readFileSync(values['tls-key']),
     minVersion: 'TLSv1.2',
-    ciphers: CIPHERS,
+    ciphers: values.ciphers,
     honorCipherOrder: true,
     requestTimeout: 10_000,
     connectionsCheckingInterval: 1_000,

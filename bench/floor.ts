@@ -4,25 +4,13 @@ import { parseArgs } from 'node:util'
 
 /*
  * The benchmark's floor: the least any Node webhook can do per request on this machine. Same Node
- * binary and the same TLS and keep-alive settings as nlb-guard's server (webhook/server/app.ts,
- * copied here because bench/ cannot load webhook/ sources); it reads the whole body, as any
- * webhook must, and answers a constant allowed AdmissionReview without parsing anything.
- * Usage: node bench/floor.ts --port P --tls-cert FILE --tls-key FILE
+ * binary and the same TLS and keep-alive settings as nlb-guard's server (webhook/server/app.ts; its
+ * cipher list comes in as --ciphers, from dist/webhook/server/ciphers.js); it reads the whole body,
+ * as any webhook must, and answers a constant allowed AdmissionReview without parsing anything.
+ * Usage: node bench/floor.ts --port P --tls-cert FILE --tls-key FILE --ciphers LIST
  *
  * No type annotations here: bench/run.ts runs a copy of this file as plain JavaScript (.mjs).
  */
-
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':')
 
 const ANSWER = JSON.stringify({
   apiVersion: 'admission.k8s.io/v1',
@@ -31,10 +19,10 @@ const ANSWER = JSON.stringify({
 })
 
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+  options: { port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, ciphers: { type: 'string' } },
 })
-if (values.port === undefined || values['tls-cert'] === undefined || values['tls-key'] === undefined) {
-  process.stderr.write('usage: node bench/floor.ts --port P --tls-cert FILE --tls-key FILE\n')
+if (values.port === undefined || values['tls-cert'] === undefined || values['tls-key'] === undefined || values.ciphers === undefined) {
+  process.stderr.write('usage: node bench/floor.ts --port P --tls-cert FILE --tls-key FILE --ciphers LIST\n')
   process.exit(2)
 }
 
@@ -43,7 +31,7 @@ const server = createServer(
     cert: readFileSync(values['tls-cert']),
     key: readFileSync(values['tls-key']),
     minVersion: 'TLSv1.2',
-    ciphers: CIPHERS,
+    ciphers: values.ciphers,
     honorCipherOrder: true,
     requestTimeout: 10_000,
   },

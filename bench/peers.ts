@@ -62,32 +62,30 @@ export function nlbGuardPeer(cli: string): PeerSpec {
   }
 }
 
+/** A plain-JavaScript reference server (a `.mjs` copy) given nlb-guard's cipher list. */
+function scriptPeer(name: PeerName, description: string, script: string, ciphers: string): PeerSpec {
+  return {
+    name,
+    description,
+    command: (port, _metricsPort, certs) => ({
+      command: process.execPath,
+      args: [script, '--port', String(port), '--tls-cert', certs.cert, '--tls-key', certs.key, '--ciphers', ciphers],
+    }),
+  }
+}
+
 /**
  * `script` is bench/floor.ts copied to a `.mjs` file: the floor is written without type annotations
  * so that it runs as plain JavaScript, and Node does not load its type stripper (about 17 MiB of
  * RSS) into a process whose memory is a reference point.
  */
-export function floorPeer(script: string): PeerSpec {
-  return {
-    name: 'floor',
-    description: 'bare node:https, same Node and TLS settings, reads the body, answers a constant allowed review',
-    command: (port, _metricsPort, certs) => ({
-      command: process.execPath,
-      args: [script, '--port', String(port), '--tls-cert', certs.cert, '--tls-key', certs.key],
-    }),
-  }
+export function floorPeer(script: string, ciphers: string): PeerSpec {
+  return scriptPeer('floor', 'bare node:https, same Node and TLS settings, reads the body, answers a constant allowed review', script, ciphers)
 }
 
 /** `script`: bench/fastify-floor.ts copied to a `.mjs` file beside the run's node_modules. */
-export function fastifyPeer(script: string): PeerSpec {
-  return {
-    name: 'fastify',
-    description: 'bare fastify, same Node, TLS and limits, no logger: parses the body, answers allowed with its uid',
-    command: (port, _metricsPort, certs) => ({
-      command: process.execPath,
-      args: [script, '--port', String(port), '--tls-cert', certs.cert, '--tls-key', certs.key],
-    }),
-  }
+export function fastifyPeer(script: string, ciphers: string): PeerSpec {
+  return scriptPeer('fastify', 'bare fastify, same Node, TLS and limits, no logger: parses the body, answers allowed with its uid', script, ciphers)
 }
 
 export function controllerRuntimePeer(binary: string | { missing: string }): PeerSpec {

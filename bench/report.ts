@@ -264,3 +264,14 @@ export function markdownReport(results: Results): string {
     '',
   ].join('\n')
 }
+
+/** Where the README's Performance figures go; a full run rewrites what lies between. */
+export const README_MARKERS = { begin: '<!-- bench:results:begin -->', end: '<!-- bench:results:end -->' } as const
+
+/** The README with `markdown` between the markers and nothing else changed; undefined without them. */
+export function withBenchResults(readme: string, markdown: string): string | undefined {
+  const begin = readme.indexOf(README_MARKERS.begin)
+  const end = readme.indexOf(README_MARKERS.end)
+  if (begin < 0 || end < begin) return undefined
+  return `${readme.slice(0, begin + README_MARKERS.begin.length)}\n${markdown.trimEnd()}\n${readme.slice(end)}`
+}

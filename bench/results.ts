@@ -1,3 +1,4 @@
+import type { BurstsResult } from './load/bursts.ts'
 import type { PeerName } from './peers.ts'
 import type { PodCacheSummary } from './pod-cache.ts'
 
@@ -81,16 +82,8 @@ export interface Results {
       readonly afterRequestsMiB: number
       readonly soak: { readonly seconds: number; readonly requests: number; readonly errors: number; readonly samples: ReadonlyArray<readonly [number, number]>; readonly growthMiB: number }
     }
-    readonly idleBoundary: {
-      readonly idleSeconds: number
-      readonly gaps: number
-      readonly requests: number
-      readonly errors: number
-      readonly firstError?: string
-      readonly closedWhileIdle: number
-      readonly reusedAfterIdle: number
-      readonly requestsAfterIdle: number
-    }
+    /** A client idling between bursts on its keep-alive connections (bench/load/bursts.ts). */
+    readonly idleBoundary: BurstsResult & { readonly idleSeconds: number; readonly gaps: number }
   }
   /** The Pod CREATE at the fixed rate against nlb-guard whose Service cache holds 10 or 10,000 Services. */
   readonly podCache: PodCacheSummary

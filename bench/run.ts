@@ -6,6 +6,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { freePort } from '../test/fixtures/cli.ts'
 import { type Body, type BodyName, makeBodies } from './bodies.ts'
@@ -17,7 +18,7 @@ import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
 import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
-import { evaluateTargets, figures, markdownReport, median, textReport } from './report.ts'
+import { evaluateTargets, figures, markdownReport, median, README_MARKERS, textReport, withBenchResults } from './report.ts'
 import type { PeerRound, Results } from './results.ts'
 
 const USAGE = `Usage: node bench/run.ts [--quick] [options]     (npm run bench -- [options])
@@ -325,17 +326,12 @@ async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing:
   }
 }
 
-const README_BEGIN = '<!-- bench:results:begin -->'
-const README_END = '<!-- bench:results:end -->'
-
-/** Puts a full run's markdown between the README's markers (its Performance section); false without them. */
+/** Puts a full run's markdown into the README's Performance section; false when it has no markers. */
 async function updateReadme(markdown: string): Promise<boolean> {
   const file = join(ROOT, 'README.md')
-  const text = await readFile(file, 'utf8')
-  const begin = text.indexOf(README_BEGIN)
-  const end = text.indexOf(README_END)
-  if (begin < 0 || end < begin) return false
-  await writeFile(file, `${text.slice(0, begin + README_BEGIN.length)}\n${markdown.trimEnd()}\n${text.slice(end)}`)
+  const updated = withBenchResults(await readFile(file, 'utf8'), markdown)
+  if (updated === undefined) return false
+  await writeFile(file, updated)
   return true
 }
 
@@ -355,8 +351,8 @@ function machine(goVersion: string, generator: LoadGenerator): Results['machine'
 // The peers of every round run without a cluster (`--kube-version`), so nlb-guard answers the Pod
 // body `allowed` with injection off; the Pod rule against a filled Service cache is measured apart,
 // by measurePodCache (bench/pod-cache.ts), with 10 and with 10,000 Services.
-function peerSpecs(cli: string, floorScript: string, fastifyScript: string, goBinary: string | { missing: string }): PeerSpec[] {
-  return [nlbGuardPeer(cli), floorPeer(floorScript), fastifyPeer(fastifyScript), controllerRuntimePeer(goBinary)]
+function peerSpecs(cli: string, floorScript: string, fastifyScript: string, ciphers: string, goBinary: string | { missing: string }): PeerSpec[] {
+  return [nlbGuardPeer(cli), floorPeer(floorScript, ciphers), fastifyPeer(fastifyScript, ciphers), controllerRuntimePeer(goBinary)]
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -418,7 +414,9 @@ async function main(argv: readonly string[]): Promise<number> {
     // Beside the snapshot's node_modules link, so that `fastify` resolves.
     const fastifyScript = join(dirname(dirname(dirname(cli))), 'fastify-floor.mjs')
     await copyFile(join(ROOT, 'bench/fastify-floor.ts'), fastifyScript)
-    const specs = peerSpecs(cli, floorScript, fastifyScript, 'missing' in go ? { missing: go.missing } : go.binary)
+    // nlb-guard's own cipher list, from the snapshot's compiled module (it imports nothing).
+    const { CIPHERS } = (await import(pathToFileURL(join(dirname(dirname(cli)), 'webhook/server/ciphers.js')).href)) as { CIPHERS: string }
+    const specs = peerSpecs(cli, floorScript, fastifyScript, CIPHERS, 'missing' in go ? { missing: go.missing } : go.binary)
     const mach = machine('missing' in go ? 'Go not found' : go.goVersion, generator)
     log(`${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}, ${mach.go}, ${generator.name}; load average ${mach.loadAverageAtStart.join(' ')}`)
     const rounds: PeerRound[] = []
@@ -524,7 +522,7 @@ async function main(argv: readonly string[]): Promise<number> {
     log(`wrote ${s.out} and ${markdownFile}`)
     // Only a full run with the default output speaks for the project: --quick and --out runs leave the README alone.
     if (!s.quick && s.out === join(ROOT, 'bench/results.json')) {
-      log((await updateReadme(markdown)) ? 'updated the Performance figures in README.md' : `README.md has no ${README_BEGIN} … ${README_END} markers: not updated`)
+      log((await updateReadme(markdown)) ? 'updated the Performance figures in README.md' : `README.md has no ${README_MARKERS.begin} … ${README_MARKERS.end} markers: not updated`)
     }
     return 0
   } catch (error: unknown) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import type { Socket } from 'node:net'
-import { postReview } from './post.ts'
+import { type Answer, postReview } from './post.ts'
 
 /*
  * A client that behaves like the apiserver's webhook client across a quiet spell: a burst of
@@ -54,18 +54,18 @@ async function run(config: BurstsConfig): Promise<BurstsResult> {
   let firstError: string | undefined
   let reusedAfterIdle = 0
   let requestsAfterIdle = 0
+  /** Counts one answer; true when it was a 200. */
+  const count = (answer: PromiseSettledResult<Answer>): answer is PromiseFulfilledResult<Answer> => {
+    requests++
+    const failure = answer.status === 'rejected' ? (answer.reason instanceof Error ? answer.reason.message : String(answer.reason)) : answer.value.status !== 200 ? `HTTP ${answer.value.status}` : undefined
+    if (failure === undefined) return true
+    errors++
+    firstError ??= failure
+    return false
+  }
+  const send = (n: number) => Promise.allSettled(Array.from({ length: n }, () => postReview(target, agent, body)))
   const burst = async () => {
-    const answers = await Promise.allSettled(Array.from({ length: config.requestsPerBurst }, () => postReview(target, agent, body)))
-    for (const answer of answers) {
-      requests++
-      if (answer.status === 'rejected') {
-        errors++
-        firstError ??= answer.reason instanceof Error ? answer.reason.message : String(answer.reason)
-      } else if (answer.value.status !== 200) {
-        errors++
-        firstError ??= `HTTP ${answer.value.status}`
-      }
-    }
+    for (const answer of await send(config.requestsPerBurst)) count(answer)
   }
 
   await burst()
@@ -74,17 +74,9 @@ async function run(config: BurstsConfig): Promise<BurstsResult> {
     await new Promise((resolve) => setTimeout(resolve, config.idleSeconds * 1000))
     idle = false
     // The first `connections` requests of the burst each take one of the pooled connections.
-    const first = await Promise.allSettled(Array.from({ length: config.connections }, () => postReview(target, agent, body)))
-    for (const answer of first) {
-      requests++
+    for (const answer of await send(config.connections)) {
       requestsAfterIdle++
-      if (answer.status === 'rejected') {
-        errors++
-        firstError ??= answer.reason instanceof Error ? answer.reason.message : String(answer.reason)
-      } else if (answer.value.status !== 200) {
-        errors++
-        firstError ??= `HTTP ${answer.value.status}`
-      } else if (answer.value.reusedSocket) reusedAfterIdle++
+      if (count(answer) && answer.value.reusedSocket) reusedAfterIdle++
     }
     await burst()
   }

@@ -6,6 +6,7 @@ import { errored, review } from '../admission/response.js'
 import { decodeReview, ReviewDecodeError } from '../admission/review.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
+import { CIPHERS } from './ciphers.js'
 
 /**
  * The kube-apiserver sends objects of up to 3 MiB (etcd's default request limit, 1.5 MiB, plus
@@ -30,18 +31,6 @@ export const REQUEST_TIMEOUT_MS = 10_000
  */
 const HTTP_TIMEOUTS = { requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }
 
-/** TLS 1.2+ with forward-secret AEAD suites only (Mozilla "intermediate"), which Go's client supports. */
-const CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':')
 
 /** Fastify's own 4xx errors, reworded for someone reading a webhook client's log. */
 const BAD_REQUEST_MESSAGES: Record<string, string> = {
