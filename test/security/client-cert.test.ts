@@ -81,6 +81,14 @@ t.test('serve --client-ca: only clients with a certificate from that CA are serv
   t.equal((await plainGet(server.metricsPort, '/healthz')).status, 200, '/healthz on the metrics port needs no certificate')
   t.equal((await plainGet(server.metricsPort, '/readyz')).status, 200, '/readyz on the metrics port needs no certificate')
   t.match(server.log(), /"clientCertificates":true/, 'the start-up line says client certificates are required')
+  // Each refusal is counted with its cause, and a refused certificate is a warning naming it.
+  const metrics = (await plainGet(server.metricsPort, '/metrics')).body
+  t.match(metrics, /nlb_guard_tls_handshake_failures_total\{reason="ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"\} 2/, 'no certificate: both attempts counted')
+  t.match(metrics, /nlb_guard_tls_handshake_failures_total\{reason="UNABLE_TO_VERIFY_LEAF_SIGNATURE"\} 2/, 'another CA: both attempts counted')
+  t.match(metrics, /nlb_guard_tls_handshake_failures_total\{reason="INVALID_PURPOSE"\} 2/, 'serverAuth only: both attempts counted')
+  t.match(metrics, /nlb_guard_tls_handshake_failures_total\{reason="CERT_HAS_EXPIRED"\} 2/, 'expired: both attempts counted')
+  const refusals = server.log().split('\n').filter((line) => line.includes('"msg":"client certificate refused"')).map((line) => (JSON.parse(line) as { reason: string }).reason)
+  t.same(refusals, ['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'INVALID_PURPOSE', 'CERT_HAS_EXPIRED'], 'one warning per cause, the repeat over the other TLS version held back')
   const admissions = server.log().split('\n').filter((line) => line.includes('"msg":"admission"'))
   t.equal(admissions.length, 2, 'only the two certified requests reached the admission handler')
   t.equal(await server.stop(), 0)

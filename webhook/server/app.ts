@@ -7,6 +7,7 @@ import { decodeReview, ReviewDecodeError } from '../admission/review.js'
 import type { Metrics } from './metrics.js'
 import type { Readiness } from './readiness.js'
 import { CIPHERS } from './ciphers.js'
+import { watchHandshakes } from './handshakes.js'
 
 /**
  * The kube-apiserver sends objects of up to 3 MiB (etcd's default request limit, 1.5 MiB, plus
@@ -81,6 +82,8 @@ export function buildServer(deps: ServerDeps) {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   })
+
+  watchHandshakes(app.server, deps.metrics, app.log)
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500

@@ -42,6 +42,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    tlsHandshakeFailures: new Counter({
+      name: 'nlb_guard_tls_handshake_failures_total',
+      help: 'TLS connections that failed before any request, by reason (a client certificate verification error, or the TLS error code).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     certificateNotAfter: new Gauge({
       name: 'nlb_guard_certificate_not_after_timestamp_seconds',
       help: 'When the serving certificate expires (Unix time).',
