@@ -1,7 +1,7 @@
 import { connect, getCiphers, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import t from 'tap'
 import { REQUEST_TIMEOUT_MS } from '../../webhook/server/app.js'
-import { serve } from '../fixtures/serve.js'
+import { plainGet, serve } from '../fixtures/serve.js'
 
 t.setTimeout(90_000)
 
@@ -89,6 +89,11 @@ t.test('TLS: 1.2+ only, forward-secret AEAD suites only', async (t) => {
       const old = await handshake({ ...base, minVersion: version, maxVersion: version, ciphers: 'DEFAULT:@SECLEVEL=0' })
       t.match(old.result, /PROTOCOL|VERSION/, `${version} refused: ${old.result}`)
     }
+    // Refusals that are not about a client certificate are counted, and kept out of the warnings.
+    const metrics = (await plainGet(server.metricsPort, '/metrics')).body
+    const counted = [...metrics.matchAll(/^nlb_guard_tls_handshake_failures_total\{reason="([^"]*(?:PROTOCOL|VERSION)[^"]*)"\} (\d+)$/gm)]
+    t.equal(counted.reduce((sum, m) => sum + Number(m[2]), 0), 2, `both old-protocol handshakes counted: ${counted.map((m) => m[1]).join(', ')}`)
+    t.notMatch(server.log(), /client certificate refused/, 'and not reported as a certificate problem')
   })
 
   t.test('HTTP/2 is not negotiated (the apiserver calls webhooks over HTTP/1.1)', async (t) => {

@@ -32,7 +32,6 @@ export const REQUEST_TIMEOUT_MS = 10_000
  */
 const HTTP_TIMEOUTS = { requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }
 
-
 /** Fastify's own 4xx errors, reworded for someone reading a webhook client's log. */
 const BAD_REQUEST_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type: send an AdmissionReview as application/json',

@@ -58,7 +58,7 @@ export function watchHandshakes(server: Emitter, metrics: Pick<Metrics, 'tlsHand
     }
     lastLogged.set(reason, { at: now(), suppressed: 0 })
     log.warn(
-      { ...fields, suppressed: last?.suppressed ?? 0, hint: 'the client (the kube-apiserver) must present a certificate from --client-ca: see the AdmissionConfiguration in the README' },
+      { ...fields, suppressed: last?.suppressed ?? 0, hint: 'the client (the kube-apiserver) must present a clientAuth certificate signed by the CA of --client-ca (tls.clientCaFile): see the AdmissionConfiguration in the README' },
       'client certificate refused',
     )
   })
