@@ -88,8 +88,8 @@ export async function startNlbGuard(args: readonly string[], options: { waitRead
 type Webhook = Record<string, unknown> & { clientConfig?: Record<string, unknown> }
 type Manifest = Record<string, unknown> & { kind?: string; metadata?: { name?: string }; webhooks?: Webhook[] }
 
-/** The base manifests as kustomize renders them. */
-export async function renderManifests(cp: ControlPlane, dir = 'manifests/base'): Promise<Manifest[]> {
+/** The default overlay's manifests (rendered from charts/nlb-guard) as kustomize reads them. */
+export async function renderManifests(cp: ControlPlane, dir = 'manifests/overlays/default'): Promise<Manifest[]> {
   const rendered = await cp.kubectl(['kustomize', join(ROOT, dir)])
   const documents = parseAllDocuments(rendered.stdout)
   if (!Array.isArray(documents)) return []
