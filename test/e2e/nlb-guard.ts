@@ -35,7 +35,7 @@ export function httpStatus(port: number, path: string): Promise<number> {
 }
 
 /** Starts `serve` from source with a CA and serving certificate for 127.0.0.1, and waits until ready. */
-export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean; tlsFiles?: boolean } = {}): Promise<NlbGuard> {
+export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean; tlsFiles?: boolean; readyTimeoutMs?: number } = {}): Promise<NlbGuard> {
   const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-e2e-'))
   const code = await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1'], quiet)
   if (code !== 0) throw new Error('certs generate failed')
@@ -65,7 +65,7 @@ export async function startNlbGuard(args: readonly string[], options: { waitRead
       if (child.exitCode !== null) throw new Error(`nlb-guard exited: ${log}`)
       const status = await httpStatus(metricsPort, '/readyz')
       return options.waitReady === false ? status > 0 : status === 200
-    }, 60_000)
+    }, options.readyTimeoutMs ?? 60_000)
   } catch (error) {
     await stop()
     throw new Error(`nlb-guard did not become ready: ${(error as Error).message}\n${log.slice(-3000)}`, { cause: error })

@@ -61,7 +61,9 @@ t.test('the chart on a real kube-apiserver', async (t) => {
   for (const [index, { name, bin }] of helms.entries()) {
     t.test(`${name}: install, upgrade, uninstall`, async (t) => {
       const namespace = `nlb-guard-${name}`
-      const install = await helm(bin, ['install', 'nlb-guard', CHART, '--namespace', namespace, '--set', 'namespace.create=true', '--set-json', 'config.certIPAddresses=["127.0.0.1"]'])
+      // Helm stores the release in its namespace before creating anything: --create-namespace, then
+      // the labels the README asks for (namespace.create is for rendered manifests).
+      const install = await helm(bin, ['install', 'nlb-guard', CHART, '--namespace', namespace, '--create-namespace', '--set-json', 'config.certIPAddresses=["127.0.0.1"]'])
       t.equal(install.code, 0, `${name} install: ${install.stderr}`)
       t.match(install.stdout, /STATUS: deployed/)
       const status = await helm(bin, ['status', 'nlb-guard', '--namespace', namespace])
@@ -71,13 +73,12 @@ t.test('the chart on a real kube-apiserver', async (t) => {
       const mutating = await getJson<WebhookConfiguration>(['mutatingwebhookconfiguration', 'nlb-guard'])
       t.same(mutating.webhooks.map((w) => w.name), ['services.nlb-guard.io', 'pods.nlb-guard.io'])
       t.ok(mutating.webhooks[0] && 'matchConditions' in mutating.webhooks[0], 'matchConditions on the 1.37 apiserver')
-      const ns = await getJson<K8sObject>(['namespace', namespace])
-      t.equal(ns.metadata.labels?.['nlb-guard.io/ignore'], 'true', 'the release namespace is created with its opt-out label')
+      await cp.kubectl(['label', 'namespace', namespace, 'nlb-guard.io/ignore=true', 'pod-security.kubernetes.io/enforce=restricted'])
       const deployment = await getJson<K8sObject & { spec: { template: { spec: { containers: Array<{ image: string }> } } } }>(['deployment', 'nlb-guard', '-n', namespace])
       t.equal(deployment.spec.template.spec.containers[0]?.image, 'ghcr.io/nlb-guard/nlb-guard:0.1.0')
 
       if (index === 0) {
-        t.test("the release's ServiceAccount, RBAC and config run a working webhook", async (t) => {
+        await t.test("the release's ServiceAccount, RBAC and config run a working webhook", async (t) => {
           const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-helm-'))
           t.teardown(() => rm(dir, { recursive: true, force: true }))
           const configMap = await getJson<K8sObject & { data: Record<string, string> }>(['configmap', 'nlb-guard-config', '-n', namespace])
@@ -87,21 +88,33 @@ t.test('the chart on a real kube-apiserver', async (t) => {
           const admin = JSON.parse((await cp.kubectl(['config', 'view', '--raw', '-o', 'json'])).stdout) as { users: Array<{ user: Record<string, unknown> }> }
           for (const user of admin.users) user.user = { token }
           await writeFile(join(dir, 'kubeconfig'), JSON.stringify(admin), { mode: 0o600 })
-          const guard = await startNlbGuard(['--config', join(dir, 'config.yaml'), '--kubeconfig', join(dir, 'kubeconfig')], { tlsFiles: false })
+          const whoami = await run('kubectl', ['--kubeconfig', join(dir, 'kubeconfig'), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])
+          t.equal(whoami.stdout, `system:serviceaccount:${namespace}:nlb-guard`, `nlb-guard runs as the release's ServiceAccount ${whoami.stderr}`)
+          const guard = await startNlbGuard(['--config', join(dir, 'config.yaml'), '--kubeconfig', join(dir, 'kubeconfig')], { tlsFiles: false, readyTimeoutMs: 180_000 })
           t.teardown(() => guard.stop())
 
           // Bootstrap mode made its Secret and wrote its CA into both configurations.
           const secret = await getJson<K8sObject & { data: Record<string, string> }>(['secret', 'nlb-guard-tls', '-n', namespace])
-          for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
-            const configuration = await getJson<WebhookConfiguration>([kind, 'nlb-guard'])
-            for (const w of configuration.webhooks) t.equal(w.clientConfig.caBundle !== undefined && Buffer.from(w.clientConfig.caBundle, 'base64').toString().includes(Buffer.from(secret.data['ca.crt'] ?? '', 'base64').toString().trim()), true, `${kind} ${w.name}: the CA injected`)
-            // The apiserver cannot reach a ClusterIP here: point each webhook at the local server.
-            const patch = configuration.webhooks.flatMap((w, i) => [
-              { op: 'remove', path: `/webhooks/${i}/clientConfig/service` },
-              { op: 'add', path: `/webhooks/${i}/clientConfig/url`, value: `https://127.0.0.1:${guard.port}${kind.startsWith('mutating') ? '/mutate' : '/validate'}` },
-            ])
-            await cp.kubectl(['patch', kind, 'nlb-guard', '--type=json', '-p', JSON.stringify(patch)])
+          // Compared without line breaks: node-forge writes CRLF, the caBundle has LF.
+          const flat = (pem: string) => pem.replace(/\s+/g, '')
+          const ca = flat(Buffer.from(secret.data['ca.crt'] ?? '', 'base64').toString())
+          const kinds = ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']
+          await waitFor('the CA in every webhook', async () => {
+            const configurations = await Promise.all(kinds.map((kind) => getJson<WebhookConfiguration>([kind, 'nlb-guard'])))
+            return configurations.every((c) => c.webhooks.every((w) => flat(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString()).includes(ca)))
+          }, 60_000)
+          // The apiserver cannot reach a ClusterIP here: point each webhook at the local server, and
+          // back at the Service at the end (an upgrade would otherwise add the Service beside the URL).
+          const pointAt = async (target: (path: string) => object) => {
+            for (const kind of kinds) {
+              const configuration = await getJson<WebhookConfiguration>([kind, 'nlb-guard'])
+              const path = kind.startsWith('mutating') ? '/mutate' : '/validate'
+              const patch = configuration.webhooks.map((w, i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig`, value: { caBundle: w.clientConfig.caBundle, ...target(path) } }))
+              await cp.kubectl(['patch', kind, 'nlb-guard', '--type=json', '-p', JSON.stringify(patch)])
+            }
           }
+          await pointAt((path) => ({ url: `https://127.0.0.1:${guard.port}${path}` }))
+          t.teardown(() => pointAt((path) => ({ service: { name: 'nlb-guard', namespace, path, port: 443 } })))
 
           await cp.kubectl(['create', 'namespace', 'helm-demo'])
           const udp = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns', namespace: 'helm-demo' }, spec: { type: 'LoadBalancer', selector: { app: 'dns' }, ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] } }

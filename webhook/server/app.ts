@@ -139,7 +139,11 @@ function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger
   const kind = kindLabel(admission.kind.kind)
   deps.metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(admission.operation), result: result.outcome })
   deps.metrics.duration.observe({ webhook: mode, kind }, seconds)
-  for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule })
+  // Only what was done: a patch sent, or a denial; the validating webhook's "would have" warnings are neither.
+  const dryRun = admission.dryRun === true ? 'true' : 'false'
+  if (result.outcome === 'patched' || result.outcome === 'denied') {
+    for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule, dry_run: dryRun })
+  }
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.
   log.info(

@@ -21,6 +21,7 @@ import { placeholderCertificate, resolveCertMode, startCertificateSource } from 
 import { parseKubeVersion } from '../rules/version.js'
 import type { TlsMaterial, WebhookServer } from './app.js'
 import { buildServer, registerHealth } from './app.js'
+import { packageVersion } from '../cli/version.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { Readiness } from './readiness.js'
 
@@ -140,7 +141,7 @@ export interface RunningServer {
 /** Starts the webhook and metrics servers from a parsed configuration. */
 export async function startServer(config: Config, io: CliIo): Promise<RunningServer> {
   const logger = { level: config.logLevel, stream: io.stderr }
-  const metrics = createMetrics()
+  const metrics = createMetrics({ version: await packageVersion() })
   const readiness = new Readiness()
   const certMode = resolveCertMode(config, runningInCluster())
   const { tls, generatedCaFile } = await loadTls(config, certMode)
@@ -185,9 +186,12 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   }
 
   const metricsApp = Fastify({ logger: false })
-  metricsApp.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
-  )
+  metricsApp.get('/metrics', async (_request, reply) => {
+    // Read at each scrape, from the same checks as /readyz.
+    metrics.ready.set(readiness.reasons().length === 0 ? 1 : 0)
+    metrics.serviceCacheSynced.set(serviceCache === undefined || serviceCache.synced() ? 1 : 0)
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
   registerHealth(metricsApp, readiness)
 
   versionSource.start()
