@@ -3,7 +3,7 @@
 // `uninstall` work with every helm built (3 and 4); and a release's own ServiceAccount, RBAC and
 // config.yaml run a working webhook — nlb-guard started from source as that ServiceAccount, with the
 // release's webhook configurations pointed at it (no nodes here to run the Deployment).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -30,7 +30,12 @@ type WebhookConfiguration = K8sObject & { webhooks: Webhook[] }
 
 t.test('the chart on a real kube-apiserver', async (t) => {
   const { helms } = await helmTools()
-  const cp: ControlPlane = await startControlPlane()
+  // The audit log records Service writes with their annotations (auditAnnotations land there).
+  const auditDir = await mkdtemp(join(tmpdir(), 'nlb-guard-audit-'))
+  t.teardown(() => rm(auditDir, { recursive: true, force: true }))
+  await writeFile(join(auditDir, 'policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n    resources: [{group: "", resources: [services]}]\n  - level: None\n')
+  const auditLog = join(auditDir, 'audit.log')
+  const cp: ControlPlane = await startControlPlane({ apiserverArgs: [`--audit-policy-file=${join(auditDir, 'policy.yaml')}`, `--audit-log-path=${auditLog}`] })
   t.teardown(() => cp.stop())
   const helmEnv = { KUBECONFIG: cp.kubeconfig, HELM_CACHE_HOME: join(cp.dir, 'helm-cache'), HELM_CONFIG_HOME: join(cp.dir, 'helm-config'), HELM_DATA_HOME: join(cp.dir, 'helm-data') }
   const helm = (bin: string, args: string[]) => run(bin, args, { env: helmEnv })
@@ -124,6 +129,17 @@ t.test('the chart on a real kube-apiserver', async (t) => {
             return applied.code === 0 && (JSON.parse(applied.stdout) as K8sObject).metadata.annotations?.[TYPE] === 'nlb'
           }, 60_000)
           t.match(applied?.stderr, /Warning: added annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type: "nlb"/, 'and says so')
+
+          // A real write: the apiserver's audit log holds nlb-guard's auditAnnotations.
+          const created = await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify(udp) })
+          t.equal(created.code, 0)
+          let audited: Record<string, string> | undefined
+          await waitFor('the audit event', async () => {
+            const events = (await readFile(auditLog, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { verb: string; stage: string; objectRef?: { name?: string; namespace?: string }; annotations?: Record<string, string> })
+            audited = events.find((e) => e.verb === 'create' && e.stage === 'ResponseComplete' && e.objectRef?.name === 'dns' && e.objectRef.namespace === 'helm-demo')?.annotations
+            return audited !== undefined
+          })
+          t.match(audited, { 'services.nlb-guard.io/decision': 'mutated', 'services.nlb-guard.io/rules': 'S2', 'services.nlb-guard.io/changes': /aws-load-balancer-type: "nlb"/ }, 'auditAnnotations, prefixed with the webhook name, in the audit log')
         })
       } else {
         // Stands in for nlb-guard's bootstrap mode injecting the CA (another field manager).

@@ -42,6 +42,7 @@ t.test('a v1 review of a UDP Service is patched, in v1, with the uid echoed', as
     { op: 'add', path: '/metadata/annotations', value: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
   ])
   t.match(body.response.warnings[0], /Classic ELB cannot carry UDP/)
+  t.match(body.response.auditAnnotations, { decision: 'mutated', rules: 'S2', changes: /aws-load-balancer-type: "nlb".*Classic ELB/ }, 'the audit log says what was changed and why')
   t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_admission_requests_total'), /result="patched"\} 1/)
   t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule="S2",dry_run="false"\} 1/)
   const log = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'admission')
@@ -74,7 +75,7 @@ t.test('a v1beta1 review is answered in v1beta1', async (t) => {
 t.test('a TCP Service needs no patch', async (t) => {
   const { app } = setup()
   const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: false })) })
-  t.same(res.json().response, { uid: 'uid-1', allowed: true })
+  t.same(res.json().response, { uid: 'uid-1', allowed: true }, 'nothing changed: no audit annotation either')
 })
 
 t.test('the mutating webhook denies mixed protocols on an old cluster', async (t) => {
@@ -85,6 +86,7 @@ t.test('the mutating webhook denies mixed protocols on an old cluster', async (t
   t.equal(response.status.code, 403)
   t.match(response.status.message, /TCP and UDP.*Kubernetes 1\.19\.16.*"echo-tcp".*"echo-udp"/s)
   t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule="S1",dry_run="false"\} 1/)
+  t.match(response.auditAnnotations, { decision: 'denied', rules: 'S1', reason: /TCP and UDP/ }, 'the audit log says what was denied and why')
 })
 
 t.test('/validate never patches: it reports changes, and denies a missing required one', async (t) => {
