@@ -4,6 +4,7 @@ import { portProtocol } from '../k8s/objects.js'
 import * as A from './annotations.js'
 import type { Change, Decision, JsonPatchOp } from './decision.js'
 import { NO_CHANGE } from './decision.js'
+import { healthCheckReach } from './injection.js'
 import { escapePointerToken, setMapEntries } from './patch.js'
 import { annotationsOf, isLoadBalancer, loadBalancerController } from './service.js'
 import { atLeast, type KubeVersion } from './version.js'
@@ -46,9 +47,17 @@ export function mutatePod(input: PodRuleInput): Decision {
   const labels = pod.metadata?.labels ?? {}
   const hints: string[] = []
   const ports = new Map<number, Set<string>>()
+  // Why each Service's pods get a sidecar (its warning says so), and the hint for those that do not.
+  const reasons = new Map<string, string>()
   for (const service of input.services) {
-    if (!selects(service, labels) || !wantsSidecar(service, sidecar)) continue
+    if (!selects(service, labels) || !wantsSidecar(service)) continue
     const serviceName = `${service.metadata?.namespace ?? ''}/${service.metadata?.name ?? ''}`.replace(/^\//, '')
+    const reach = healthCheckReach(service, sidecar)
+    if (!reach.inject) {
+      hints.push(`${input.subject}: no health-check sidecar for Service ${serviceName}: ${reach.why}.`)
+      continue
+    }
+    let probed = false
     for (const port of service.spec?.ports ?? []) {
       if (portProtocol(port) !== 'UDP') continue
       const target = resolveTargetPort(port.targetPort, port.port, containers)
@@ -59,10 +68,19 @@ export function mutatePod(input: PodRuleInput): Decision {
         )
         continue
       }
+      if (reach.port !== undefined && target !== reach.port) continue
+      probed = true
       if (servesTcp(containers, target)) continue
       const services = ports.get(target) ?? new Set<string>()
       services.add(serviceName)
       ports.set(target, services)
+      reasons.set(serviceName, reach.why)
+    }
+    if (!probed && reach.port !== undefined) {
+      hints.push(
+        `${input.subject}: no health-check sidecar for Service ${serviceName}: the NLB health-checks port ${reach.port} ` +
+          `(${A.AWS_HEALTHCHECK_PORT}), which is none of its UDP target ports on this pod: whatever listens on ${reach.port} answers it.`,
+      )
     }
   }
   if (ports.size === 0) return hints.length === 0 ? NO_CHANGE : { allowed: true, ops: [], changes: [], hints }
@@ -95,7 +113,7 @@ export function mutatePod(input: PodRuleInput): Decision {
     message:
       `added ${native ? 'native sidecar (init container with restartPolicy: Always)' : 'sidecar container'} ${SIDECAR_NAME} ` +
       `answering TCP on port${sorted.length > 1 ? 's' : ''} ${sorted.join(', ')} while the app's UDP socket is bound, for ` +
-      `Service${services.length > 1 ? 's' : ''} ${services.join(', ')}: NLB health checks cannot be UDP, so without it ` +
+      `Service${services.length > 1 ? 's' : ''} ${services.map((s) => `${s} (${reasons.get(s) ?? ''})`).join(', ')}: NLB health checks cannot be UDP, so without it ` +
       `the targets never become healthy. Annotation ${A.HEALTHCHECK_PORTS}: "${portList}" records the ports; ` +
       `${A.INJECT}: "false" opts out.`,
   }
@@ -109,15 +127,10 @@ export function selects(service: Service, labels: Readonly<Record<string, string
   return entries.length > 0 && entries.every(([key, value]) => labels[key] === value)
 }
 
-/** Whether this Service's pods get a sidecar: a UDP LoadBalancer on AWS, per the injection policy. */
-function wantsSidecar(service: Service, sidecar: SidecarConfig): boolean {
+/** Whether nlb-guard looks at this Service's pods at all: a LoadBalancer an AWS controller builds. */
+function wantsSidecar(service: Service): boolean {
   if (!isLoadBalancer(service) || annotationsOf(service)[A.IGNORE] === 'true') return false
-  if (loadBalancerController(service) === 'other') return false
-  if (sidecar.injection === 'ip-targets') {
-    const annotations = annotationsOf(service)
-    return annotations[A.AWS_NLB_TARGET_TYPE] === 'ip' || annotations[A.AWS_LB_TYPE] === 'nlb-ip'
-  }
-  return true
+  return loadBalancerController(service) !== 'other'
 }
 
 /**
@@ -145,14 +158,22 @@ function servesTcp(containers: readonly Container[], port: number): boolean {
   return containers.some((c) => (c.ports ?? []).some((p) => p.containerPort === port && portProtocol(p) === 'TCP'))
 }
 
+/**
+ * The Go runtime's settings in the injected container, measured with them in the bench
+ * (bench/sidecar.ts keeps a copy, test/bench/sidecar.test.ts keeps the two equal): one thread
+ * runs Go code (the sidecar is idle between polls), and the heap is collected early and kept
+ * under a soft limit well inside the container's memory limit.
+ */
+export const SIDECAR_ENV: Readonly<Record<string, string>> = { GOMAXPROCS: '1', GOGC: '50', GOMEMLIMIT: '6MiB' }
+
 /** The injected container: passes the `restricted` Pod Security Standard, small and fixed in size. */
 export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfig, native: boolean): Record<string, unknown> {
   const tcp = sidecar.mode === 'tcp'
   return {
     name: SIDECAR_NAME,
     image: sidecar.image,
+    // The image's entry point is the binary (Dockerfile, target `sidecar`): these are its flags.
     args: [
-      'healthcheck',
       ...ports.flatMap((p) => ['--port', String(p)]),
       '--mode',
       sidecar.mode,
@@ -161,6 +182,7 @@ export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfi
       String(sidecar.intervalMs),
     ],
     ...(native ? { restartPolicy: 'Always' } : {}),
+    env: Object.entries(SIDECAR_ENV).map(([name, value]) => ({ name, value })),
     ports: tcp
       ? ports.map((p) => ({ name: `hc-${p}`, containerPort: p, protocol: 'TCP' }))
       : [{ name: 'hc-http', containerPort: sidecar.httpPort, protocol: 'TCP' }],
