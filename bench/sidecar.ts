@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -11,9 +11,11 @@ import { gzipSync } from 'node:zlib'
 
 /*
  * The health-check sidecar's figures: what every UDP pod pays for it. Self-contained: `npm run
- * bench` calls measureSidecar() once, and `node bench/sidecar.ts [--quick]` runs it alone (CI's
- * smoke test runs --quick). The image is the Dockerfile's `sidecar` target; without a Docker engine
- * its size is computed from the files that target copies into its one layer.
+ * bench` calls benchSidecar() once, and `node bench/sidecar.ts [--quick]` runs it alone (CI's smoke
+ * test, test/bench/sidecar.test.ts, runs --quick). A full run writes bench/sidecar-results.json and
+ * .md and puts the markdown in README.md between the sidecar markers. The image is the Dockerfile's
+ * `sidecar` target; without a Docker engine its size is computed from the files that target copies
+ * into its one layer.
  */
 
 const ROOT = join(dirname(new URL(import.meta.url).pathname), '..')
@@ -233,6 +235,12 @@ export function sidecarMarkdown(figures: SidecarFigures): string {
     row('start to first accepted probe (median)', `${figures.startMs.median.toFixed(1)} ms`, `${p.startMs.toFixed(0)} ms`),
     row('binary', `${(figures.binaryBytes / 1e6).toFixed(2)} MB`, `${(p.binaryBytes / 1e6).toFixed(0)} MB (\`node\`)`),
     row('image (its layers\' files)', `${(figures.image.layerBytes / 1e6).toFixed(2)} MB (${(figures.image.gzipBytes / 1e6).toFixed(2)} MB gzipped)`, p.imageNote),
+    '',
+    `Measured on ${new Date().toISOString().slice(0, 10)} with ${Object.entries(figures.env).map(([k, v]) => `${k}=${v}`).join(' ')} (the injected container's environment); ${figures.probeErrors} of ${figures.probes.toLocaleString('en')} probes failed; private memory after them ${figures.rssAnonAfterProbesMiB.toFixed(2)} MiB.`,
+    '',
+    '| target | measured | |',
+    '|---|---|---|',
+    ...figures.targets.map((t) => `| ${t.target} | ${t.measured} | ${t.pass ? 'PASS' : 'MISS'} |`),
   ].join('\n')
 }
 
@@ -247,10 +255,51 @@ export function sidecarText(figures: SidecarFigures): string {
   ].join('\n')
 }
 
+export const SIDECAR_README_MARKERS = { begin: '<!-- bench:sidecar:begin -->', end: '<!-- bench:sidecar:end -->' } as const
+
+/** The README with `markdown` between the sidecar markers and nothing else changed; undefined without them. */
+export function withSidecarResults(readme: string, markdown: string): string | undefined {
+  const begin = readme.indexOf(SIDECAR_README_MARKERS.begin)
+  const end = readme.indexOf(SIDECAR_README_MARKERS.end)
+  if (begin < 0 || end < begin) return undefined
+  return `${readme.slice(0, begin + SIDECAR_README_MARKERS.begin.length)}\n${markdown.trimEnd()}\n${readme.slice(end)}`
+}
+
+export const DEFAULT_OUT = join(ROOT, 'bench/sidecar-results.json')
+
+/**
+ * Measures, prints, writes `out` (JSON) and its .md; a full run to the default output also rewrites
+ * the README's sidecar figures. The hook `npm run bench` calls.
+ */
+export async function benchSidecar(options: { quick: boolean; out?: string; cpu?: number; binary?: string; log?: (line: string) => void }): Promise<SidecarFigures> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
+  const settings = { ...(options.quick ? QUICK : FULL), ...(options.cpu === undefined ? {} : { cpu: options.cpu }) }
+  log(`sidecar: ${settings.trials} start(s), ${settings.probes} probes`)
+  const figures = await measureSidecar(settings, options.binary)
+  const markdown = `${sidecarMarkdown(figures)}\n`
+  log(sidecarText(figures).trimEnd())
+  // A quick run writes only where it is told to: its figures must not replace a full run's.
+  const out = options.out ?? (options.quick ? undefined : DEFAULT_OUT)
+  if (out === undefined) return figures
+  await writeFile(out, `${JSON.stringify({ mode: options.quick ? 'quick' : 'full', measuredAt: new Date().toISOString(), ...figures }, null, 2)}\n`)
+  await writeFile(`${out.replace(/\.json$/, '')}.md`, markdown)
+  if (!options.quick && out === DEFAULT_OUT && options.binary === undefined) {
+    const file = join(ROOT, 'README.md')
+    const updated = withSidecarResults(await readFile(file, 'utf8'), markdown)
+    if (updated !== undefined) await writeFile(file, updated)
+    log(updated === undefined ? `README.md has no ${SIDECAR_README_MARKERS.begin} markers: not updated` : "updated the sidecar's figures in README.md")
+  }
+  return figures
+}
+
 async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { quick: { type: 'boolean' }, binary: { type: 'string' }, json: { type: 'boolean' } } })
-  const figures = await measureSidecar(values.quick === true ? QUICK : FULL, values.binary)
-  process.stdout.write(values.json === true ? `${JSON.stringify(figures, null, 2)}\n` : `${sidecarText(figures)}\n${sidecarMarkdown(figures)}\n`)
+  const { values } = parseArgs({ args: [...argv], options: { quick: { type: 'boolean' }, binary: { type: 'string' }, out: { type: 'string' } } })
+  const figures = await benchSidecar({
+    quick: values.quick === true,
+    ...(values.out === undefined ? {} : { out: values.out }),
+    ...(values.binary === undefined ? {} : { binary: values.binary }),
+  })
+  process.stdout.write(`${sidecarMarkdown(figures)}\n`)
   return figures.probeErrors === 0 ? 0 : 1
 }
 
