@@ -1,6 +1,7 @@
 import { annotationsOf, isLoadBalancer, portProtocol, type Service, type ServicePort } from '../k8s/objects.js'
 import * as A from './annotations.js'
-import { crossZoneAttributeValue, parseGoBool, withCrossZoneAttribute } from './attributes.js'
+import { bounded } from '../text/bounded.js'
+import { crossZoneAttribute, parseGoBool, withCrossZoneAttribute } from './attributes.js'
 import { loadBalancerController, type LoadBalancerController } from './controller.js'
 import type { Allowed, Change, Decision, Denied, RuleId } from './decision.js'
 import { NO_CHANGE } from './decision.js'
@@ -29,6 +30,9 @@ export interface ServiceRuleInput {
     readonly unbuildableMixedProtocol: 'warn' | 'deny'
   }
 }
+
+/** Longest caller-written value quoted in a message: enough to recognise it, never megabytes. */
+const MAX_QUOTED = 120
 
 /**
  * The Service rules S1–S4 (DESIGN §4) for CREATE and UPDATE of a v1 Service.
@@ -122,9 +126,11 @@ export function mutateService(input: ServiceRuleInput): Decision {
   const controller = loadBalancerController(service, type)
   if (service.spec?.externalTrafficPolicy === 'Local' && controller !== 'other') {
     const singleZoneAllowed = annotations[A.ALLOW_SINGLE_ZONE] === 'true'
-    const denial = singleZoneAllowed ? null : ratchet('S3', (s) => crossZoneProblem(s, subject))
+    const denial =
+      ratchet('S3', (s) => crossZoneUnreadableProblem(s, subject)) ??
+      (singleZoneAllowed ? null : ratchet('S3', (s) => crossZoneOffProblem(s, subject)))
     if (denial) return denial
-    if (crossZoneDisabledKey(service) === null) {
+    if (!crossZoneSettings(service, controller).some((s) => s.state === 'off' || s.state === 'unreadable')) {
       const update = crossZoneUpdate(controller, annotations)
       if (update) {
         updates.set(update.key, update.value)
@@ -270,37 +276,69 @@ function classicWithUdpMessage(subject: string, type: string, udp: readonly Serv
   )
 }
 
-/** The annotation that explicitly turns cross-zone load balancing off, if any. */
-function crossZoneDisabledKey(service: Service): string | null {
+/** What one annotation says about cross-zone load balancing, as the controller in charge reads it. */
+type CrossZoneSetting =
+  | { readonly state: 'absent' | 'on' }
+  | { readonly state: 'off'; readonly key: string; readonly value: string }
+  | { readonly state: 'unreadable'; readonly key: string; readonly problem: string }
+
+/**
+ * The legacy key. The in-tree provider (cloud-provider-aws, reconcileLBAttributes and the Classic ELB
+ * path) treats an empty value as unset and otherwise applies strconv.ParseBool, failing the load
+ * balancer's sync on anything else; the AWS Load Balancer Controller reads it with ParseBoolAnnotation
+ * (pkg/annotations/parser.go), where a present but empty value is a parse error too.
+ */
+function legacyCrossZone(controller: LoadBalancerController, value: string | undefined): CrossZoneSetting {
+  if (value === undefined || (value === '' && controller === 'in-tree')) return { state: 'absent' }
+  const parsed = parseGoBool(value)
+  if (parsed === undefined) {
+    return { state: 'unreadable', key: A.AWS_CROSS_ZONE, problem: `"${bounded(value, MAX_QUOTED)}", which the AWS cloud provider and controller cannot read as a boolean (Go's strconv.ParseBool)` }
+  }
+  return parsed ? { state: 'on' } : { state: 'off', key: A.AWS_CROSS_ZONE, value }
+}
+
+function attributesCrossZone(value: string | undefined): CrossZoneSetting {
+  const attribute = crossZoneAttribute(value)
+  switch (attribute.state) {
+    case 'absent':
+    case 'on':
+      return { state: attribute.state }
+    case 'off':
+      return { state: 'off', key: A.AWS_LB_ATTRIBUTES, value: `${A.CROSS_ZONE_ATTRIBUTE}=${attribute.value}` }
+    case 'unreadable':
+      return { state: 'unreadable', key: A.AWS_LB_ATTRIBUTES, problem: attribute.problem }
+  }
+}
+
+function crossZoneSettings(service: Service, controller = loadBalancerController(service)): CrossZoneSetting[] {
   const annotations = annotationsOf(service)
-  const legacy = annotations[A.AWS_CROSS_ZONE]
-  if (legacy !== undefined && parseGoBool(legacy) === false) return A.AWS_CROSS_ZONE
-  const attribute = crossZoneAttributeValue(annotations[A.AWS_LB_ATTRIBUTES])
-  if (attribute !== undefined && parseGoBool(attribute) === false) return A.AWS_LB_ATTRIBUTES
+  return [legacyCrossZone(controller, annotations[A.AWS_CROSS_ZONE]), attributesCrossZone(annotations[A.AWS_LB_ATTRIBUTES])]
+}
+
+/** A cross-zone value the controller cannot read: denied even with the single-zone opt-out, which only allows "off". */
+function crossZoneUnreadableProblem(service: Service, subject: string): string | null {
+  if (service.spec?.externalTrafficPolicy !== 'Local' || loadBalancerController(service) === 'other') return null
+  for (const setting of crossZoneSettings(service)) {
+    if (setting.state !== 'unreadable') continue
+    return (
+      `${subject}: ${setting.key}: ${setting.problem}. With externalTrafficPolicy: Local the load balancer needs ` +
+      `cross-zone load balancing to be a value its controller reads; write ${setting.key === A.AWS_CROSS_ZONE ? '"true"' : `${A.CROSS_ZONE_ATTRIBUTE}=true`} ` +
+      `(or false together with ${A.ALLOW_SINGLE_ZONE}: "true" if a pod runs in every zone).`
+    )
+  }
   return null
 }
 
-function crossZoneProblem(service: Service, subject: string): string | null {
+function crossZoneOffProblem(service: Service, subject: string): string | null {
   if (service.spec?.externalTrafficPolicy !== 'Local' || loadBalancerController(service) === 'other') return null
-  const annotations = annotationsOf(service)
-  const key = crossZoneDisabledKey(service)
-  if (key !== null) {
-    return (
-      `${subject} has externalTrafficPolicy: Local and turns cross-zone load balancing off (${key}: ` +
-      `"${annotations[key] ?? ''}"): the load balancer's addresses in zones with no ready pod would drop traffic, so ` +
-      `the Service "works sometimes". Remove that setting, or, if a pod runs in every zone (a DaemonSet), set ` +
-      `${A.ALLOW_SINGLE_ZONE}: "true".`
-    )
-  }
-  const legacy = annotations[A.AWS_CROSS_ZONE]
-  if (legacy !== undefined && parseGoBool(legacy) === undefined) {
-    return `${subject}: ${A.AWS_CROSS_ZONE} is "${legacy}", which the AWS cloud provider cannot read as a boolean. Use "true".`
-  }
-  const attribute = crossZoneAttributeValue(annotations[A.AWS_LB_ATTRIBUTES])
-  if (attribute !== undefined && parseGoBool(attribute) === undefined) {
-    return `${subject}: ${A.AWS_LB_ATTRIBUTES} sets ${A.CROSS_ZONE_ATTRIBUTE}=${attribute}, which is not a boolean. Use true.`
-  }
-  return null
+  const off = crossZoneSettings(service).find((s) => s.state === 'off')
+  if (off === undefined || off.state !== 'off') return null
+  return (
+    `${subject} has externalTrafficPolicy: Local and turns cross-zone load balancing off (${off.key}: ` +
+    `"${bounded(off.value, MAX_QUOTED)}"): the load balancer's addresses in zones with no ready pod would drop traffic, so ` +
+    `the Service "works sometimes". Remove that setting, or, if a pod runs in every zone (a DaemonSet), set ` +
+    `${A.ALLOW_SINGLE_ZONE}: "true".`
+  )
 }
 
 /** The annotation to write so the controller in charge enables cross-zone load balancing, if it does not yet. */
@@ -309,10 +347,11 @@ function crossZoneUpdate(
   annotations: Readonly<Record<string, string>>,
 ): { key: string; value: string } | null {
   if (controller === 'in-tree') {
-    return annotations[A.AWS_CROSS_ZONE] === undefined ? { key: A.AWS_CROSS_ZONE, value: 'true' } : null
+    // An empty value is unset to the in-tree provider: replaced, as a missing one is added.
+    return legacyCrossZone(controller, annotations[A.AWS_CROSS_ZONE]).state === 'absent' ? { key: A.AWS_CROSS_ZONE, value: 'true' } : null
   }
   // The AWS Load Balancer Controller and EKS Auto Mode read only the attributes list (Auto Mode ignores the legacy key).
   const current = annotations[A.AWS_LB_ATTRIBUTES]
-  if (crossZoneAttributeValue(current) !== undefined) return null
+  if (crossZoneAttribute(current).state !== 'absent') return null
   return { key: A.AWS_LB_ATTRIBUTES, value: withCrossZoneAttribute(current) }
 }
