@@ -203,3 +203,25 @@ t.test('an annotation key with ~ and / is escaped per RFC 6901', async (t) => {
   t.same(setMapEntries('/metadata/annotations', { a: '1' }, new Map([['x~y/z', 'v']])), [{ op: 'add', path: '/metadata/annotations/x~0y~1z', value: 'v' }])
   t.same(setMapEntries('/metadata/annotations', { a: '1' }, new Map([['a', '1']])), [], 'no op when the value is already there')
 })
+
+t.test('an S1 denial for 10,000 ports stays a few hundred characters and still names the fix', async (t) => {
+  const ports: NonNullable<ServiceShape['ports']> = Array.from({ length: 10_000 }, (_, i) => [1000 + (i >> 1), i % 2 === 0 ? 'TCP' : 'UDP', `p${i}`])
+  const decision = mutateService(input({ name: 'many', object: { name: 'x'.repeat(100_000), ports }, version: '1.19.16' }))
+  t.equal(decision.allowed, false)
+  if (decision.allowed) return
+  t.equal(decision.rule, 'S1')
+  t.ok(decision.message.length < 2500, `message is ${decision.message.length} characters`)
+  t.match(decision.message, /p0 1000\/TCP, .* and 9990 more\)/, 'ten ports named, the rest counted')
+  t.match(decision.message, /Fix: split it into 2 Services, ".*-tcp" with the TCP ports and ".*-udp" with the UDP ports/)
+  t.match(decision.message, /Service demo\/x{253}…\(99747 more characters\)/, 'a name too long for Kubernetes is cut, saying so')
+})
+
+t.test('caller-written values quoted in messages are bounded', async (t) => {
+  const huge = 'v'.repeat(1_000_000)
+  const classic = mutateService(input({ name: 'classic', object: { annotations: { [TYPE]: huge } } }))
+  t.equal(classic.allowed, false)
+  if (!classic.allowed) t.ok(classic.message.length < 1000, `Classic-with-UDP denial is ${classic.message.length} characters`)
+  const off = mutateService(input({ name: 'off', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: `${huge},load_balancing.cross_zone.enabled=false` } } }))
+  t.equal(off.allowed, false)
+  if (!off.allowed) t.ok(off.message.length < 1000, `cross-zone denial is ${off.message.length} characters`)
+})

@@ -178,18 +178,43 @@ function hasUdp(service: Service): boolean {
   return (service.spec?.ports ?? []).some((p) => portProtocol(p) === 'UDP')
 }
 
+/*
+ * Messages quote what the caller wrote, before the apiserver has validated it: names, port names,
+ * protocols, annotation values and port lists are bounded here so a denial for 10,000 ports is a
+ * few hundred characters and still ends with the fix.
+ */
+
+/** Longest name quoted (a Kubernetes object name is at most 253 characters, a Service's 63). */
+const MAX_NAME = 253
+/** Ports named in a message; the rest are counted. */
+const MAX_LISTED_PORTS = 10
+
 function describeService(service: Service, requestNamespace: string | undefined): string {
   const namespace = service.metadata?.namespace ?? requestNamespace
-  const name = service.metadata?.name ?? `${service.metadata?.generateName ?? ''}*`
-  return namespace ? `Service ${namespace}/${name}` : `Service ${name}`
+  const name = bounded(service.metadata?.name ?? `${service.metadata?.generateName ?? ''}*`, MAX_NAME)
+  return namespace ? `Service ${bounded(namespace, MAX_NAME)}/${name}` : `Service ${name}`
+}
+
+/** At most MAX_LISTED_PORTS items, then how many more. */
+function listed(items: readonly string[]): string {
+  const shown = items.slice(0, MAX_LISTED_PORTS).join(', ')
+  return items.length > MAX_LISTED_PORTS ? `${shown} and ${items.length - MAX_LISTED_PORTS} more` : shown
 }
 
 function listPorts(ports: readonly ServicePort[]): string {
-  return ports.map((p) => `${p.name ? `${p.name} ` : ''}${p.port}/${portProtocol(p)}`).join(', ')
+  const render = (p: ServicePort) => `${p.name ? `${bounded(p.name, 63)} ` : ''}${p.port}/${bounded(portProtocol(p), 16)}`
+  const shown = ports.slice(0, MAX_LISTED_PORTS).map(render).join(', ')
+  return ports.length > MAX_LISTED_PORTS ? `${shown} and ${ports.length - MAX_LISTED_PORTS} more` : shown
 }
 
+/** The distinct protocols, each bounded; at most four (only TCP, UDP and SCTP exist, validation rejects others). */
 function protocolsOf(service: Service): string[] {
-  return [...new Set((service.spec?.ports ?? []).map(portProtocol))]
+  const protocols = new Set<string>()
+  for (const port of service.spec?.ports ?? []) {
+    protocols.add(bounded(portProtocol(port), 16))
+    if (protocols.size === 4) break
+  }
+  return [...protocols]
 }
 
 /** Why this cluster cannot create a mixed-protocol LoadBalancer Service, or null when it can. */
@@ -213,7 +238,7 @@ function clusterMixedProtocolProblem(service: Service, subject: string, cluster:
   if (protocols.length < 2) return null
   const reason = mixedProtocolUnsupportedReason(cluster.version, cluster.mixedProtocolGate)
   if (reason === null) return null
-  const name = service.metadata?.name ?? 'service'
+  const name = bounded(service.metadata?.name ?? 'service', 63)
   const split = protocols.map((p) => `"${name}-${p.toLowerCase()}" with the ${p} ports`).join(' and ')
   return (
     `${subject} is a LoadBalancer with more than one protocol (${protocols.join(' and ')}: ${listPorts(service.spec?.ports ?? [])}), ` +
@@ -241,7 +266,7 @@ function unbuildableMixedProtocolProblem(service: Service, subject: string): str
     const shared = [...new Set(ports.filter((p) => portProtocol(p) === 'UDP' && tcp.has(p.port)).map((p) => p.port))]
     if (shared.length > 0) {
       return (
-        `${subject} uses port ${shared.join(', ')} for both TCP and UDP: the AWS Load Balancer Controller builds ` +
+        `${subject} uses port ${listed(shared.map(String))} for both TCP and UDP: the AWS Load Balancer Controller builds ` +
         `that only as a TCP_UDP listener, with ${A.AWS_TCP_UDP_LISTENER}: "true".`
       )
     }
@@ -250,7 +275,7 @@ function unbuildableMixedProtocolProblem(service: Service, subject: string): str
 }
 
 function typeChangeMessage(subject: string, from: string | undefined, to: string | undefined): string {
-  const show = (t: string | undefined): string => (t === undefined ? 'unset (a Classic ELB)' : `"${t}"`)
+  const show = (t: string | undefined): string => (t === undefined ? 'unset (a Classic ELB)' : `"${bounded(t, MAX_QUOTED)}"`)
   return (
     `${subject} already has a load balancer, and this update changes ${A.AWS_LB_TYPE} from ${show(from)} to ${show(to)}: ` +
     `the cloud provider would build a new load balancer and leave the old one orphaned in AWS (still running and ` +
@@ -270,7 +295,7 @@ function udpOnLiveClassicMessage(subject: string, udp: readonly ServicePort[]): 
 
 function classicWithUdpMessage(subject: string, type: string, udp: readonly ServicePort[]): string {
   return (
-    `${subject} has UDP ports (${listPorts(udp)}) but ${A.AWS_LB_TYPE} is "${type}", which asks for a Classic ELB: ` +
+    `${subject} has UDP ports (${listPorts(udp)}) but ${A.AWS_LB_TYPE} is "${bounded(type, MAX_QUOTED)}", which asks for a Classic ELB: ` +
     `it cannot carry UDP, so the load balancer would never be built. Set it to "nlb" (or "external" with the AWS ` +
     `Load Balancer Controller).`
   )
