@@ -103,8 +103,11 @@ export const Config = z.strictObject({
   /** Use this version instead of asking the cluster's /version (and run without a cluster). */
   kubeVersion: kubeVersion.optional(),
   versionRefreshSeconds: z.number().int().min(10).default(300),
-  /** Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says. */
-  excludedNamespaces: z.array(z.string()).default(['kube-system', 'nlb-guard-system']),
+  /**
+   * Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says.
+   * Default: kube-system and nlb-guard's own `namespace` (its pods must start while it is down).
+   */
+  excludedNamespaces: z.array(z.string()).optional(),
   /** How the cluster's MixedProtocolLBService feature gate is set: `auto` assumes the Kubernetes default. */
   mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
   /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
@@ -113,7 +116,7 @@ export const Config = z.strictObject({
   shutdownDelaySeconds: z.number().min(0).max(60).default(5),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   sidecar: SidecarConfig.default(SidecarConfig.parse({})),
-})
+}).transform((config) => ({ ...config, excludedNamespaces: config.excludedNamespaces ?? ['kube-system', config.namespace] }))
 export type Config = z.infer<typeof Config>
 export type ConfigInput = z.input<typeof Config>
 
