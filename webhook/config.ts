@@ -103,7 +103,10 @@ export const Config = z.strictObject({
   versionRefreshSeconds: z.number().int().min(10).default(300),
   /** Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says. */
   excludedNamespaces: z.array(z.string()).default(['kube-system', 'nlb-guard-system']),
-  /** How the cluster's MixedProtocolLBService feature gate is set: `auto` assumes the Kubernetes default. */
+  /**
+   * The cluster's MixedProtocolLBService feature gate: `enabled`/`disabled` force it; `auto` asks the
+   * apiserver with a dry-run (webhook/cluster/mixed-protocol.ts), else the Kubernetes default for the version.
+   */
   mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
   /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
   unbuildableMixedProtocol: z.enum(['warn', 'deny']).default('warn'),

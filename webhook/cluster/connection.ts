@@ -3,7 +3,7 @@
  * a cluster: @kubernetes/client-node alone costs about 88 MB resident (2,700 generated modules),
  * more than the whole webhook without it.
  */
-export { fetchGitVersion, loadKubeConfig } from './kube.js'
+export { dryRunMixedProtocolService, fetchGitVersion, loadKubeConfig } from './kube.js'
 export { startServiceCache } from './services.js'
 export { kubeSecretClient, kubeWebhookConfigurationClient } from '../../certs/kube-client.js'
 

@@ -22,6 +22,8 @@ export interface PolledVersionOptions {
   readonly retryMs: number
   readonly onChange: (version: KubeVersion) => void
   readonly onError: (error: unknown, known: KubeVersion | undefined) => void
+  /** Runs after every successful read, changed or not, before the next one is scheduled. */
+  readonly afterRefresh?: ((version: KubeVersion) => Promise<void>) | undefined
 }
 
 /** Reads the version now and then; keeps the last known one when a refresh fails. */
@@ -31,15 +33,17 @@ export function polledVersion(options: PolledVersionOptions): VersionSource {
   let stopped = false
 
   const poll = async (): Promise<void> => {
+    let read: KubeVersion | undefined
     try {
-      const version = parseKubeVersion(await options.fetch())
-      if (known?.text !== version.text) {
-        known = version
-        options.onChange(version)
+      read = parseKubeVersion(await options.fetch())
+      if (known?.text !== read.text) {
+        known = read
+        options.onChange(read)
       }
     } catch (error: unknown) {
       options.onError(error, known)
     }
+    if (read !== undefined) await options.afterRefresh?.(read)
     if (!stopped) {
       timer = setTimeout(() => void poll(), known === undefined ? options.retryMs : options.refreshMs)
       timer.unref()
