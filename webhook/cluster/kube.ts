@@ -1,5 +1,6 @@
 import { ApiException, CoreV1Api, KubeConfig, VersionApi, type V1Service } from '@kubernetes/client-node'
 import { z } from 'zod'
+import { bounded } from '../text/bounded.js'
 import { probeService, type ProbeAnswer } from './mixed-protocol.js'
 
 /**
@@ -63,6 +64,6 @@ function apiStatus(body: unknown): { reason?: string | undefined; message?: stri
     return parsed.success ? parsed.data : {}
   } catch {
     // Not JSON: a proxy's error page, say. Bounded, it goes to the log.
-    return { message: body.slice(0, 300) }
+    return { message: bounded(body, 300) }
   }
 }

@@ -1,4 +1,5 @@
 import { IGNORE } from '../rules/annotations.js'
+import { bounded } from '../text/bounded.js'
 import type { MixedProtocolGate, MixedProtocolGateSetting } from '../rules/service.js'
 
 /**
@@ -53,6 +54,9 @@ const BUILT_IN_REFUSALS = [
   "may not contain more than 1 protocol when type is 'LoadBalancer'",
 ]
 
+/** The reason goes to the log; another webhook's denial is as long as its author made it. */
+const MAX_REASON = 500
+
 /**
  * What the dry-run's answer says about the cluster. Only the apiserver's own validation (HTTP 422
  * Invalid, with one of its two messages) means "cannot"; anything else (RBAC, a webhook's denial, a
@@ -60,14 +64,13 @@ const BUILT_IN_REFUSALS = [
  */
 export function classifyProbeAnswer(answer: ProbeAnswer): ProbeResult {
   if (answer.kind === 'accepted') return { capability: 'can' }
-  if (answer.kind === 'failed') return { capability: 'unknown', reason: answer.message.slice(0, 500) }
+  if (answer.kind === 'failed') return { capability: 'unknown', reason: bounded(answer.message, MAX_REASON) }
   // A webhook's denial is worded "admission webhook ... denied the request: ..." and may quote anything.
   const builtIn = answer.code === 422 && !answer.message.startsWith('admission webhook')
   if (builtIn && BUILT_IN_REFUSALS.some((text) => answer.message.includes(text))) {
     return { capability: 'cannot', message: answer.message }
   }
-  // Bounded: it goes to the log, and a webhook's message is as long as its author made it.
-  return { capability: 'unknown', reason: `HTTP ${answer.code}${answer.reason ? ` ${answer.reason}` : ''}: ${answer.message}`.slice(0, 500) }
+  return { capability: 'unknown', reason: bounded(`HTTP ${answer.code}${answer.reason ? ` ${answer.reason}` : ''}: ${answer.message}`, MAX_REASON) }
 }
 
 /** Where the rules' mixed-protocol fact comes from; the metric's closed label set. */

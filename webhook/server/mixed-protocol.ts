@@ -3,6 +3,7 @@ import { mixedProtocolCapability } from '../cluster/mixed-protocol.js'
 import type { MixedProtocolGateSetting } from '../rules/service.js'
 import { mixedProtocolUnsupportedReason } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
+import { bounded } from '../text/bounded.js'
 import type { Metrics } from './metrics.js'
 
 /** The two logger calls used here (fastify's logger has them). */
@@ -53,7 +54,7 @@ function logFact(log: CapabilityLog, fact: MixedProtocolFact, result: ProbeResul
   if (fact.source === 'config') {
     log.info({ source: fact.source, mixedProtocolLBService: fact.gate }, `${what}: MixedProtocolLBService ${fact.gate} by configuration (no probe)`)
   } else if (fact.source === 'probe') {
-    const apiserver = result?.capability === 'cannot' ? { apiserver: result.message } : {}
+    const apiserver = result?.capability === 'cannot' ? { apiserver: bounded(result.message, 1000) } : {}
     log.info({ source: fact.source, ...apiserver }, `${what}: the apiserver ${fact.gate} a dry-run one`)
   } else if (noProbe) {
     log.info({ source: fact.source }, `${what}: judged by the version table (--kube-version is set: no probe)`)
