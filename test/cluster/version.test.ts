@@ -20,7 +20,7 @@ t.test('after every successful read (changed or not) the version refresh runs th
       return next
     },
     refreshMs: 1,
-    retryMs: 1,
+    retry: { initialMs: 1, maxMs: 1 },
     onChange: (version) => changes.push(version.text),
     onError: (error) => errors.push((error as Error).message),
     async afterRefresh(version) {

@@ -1,18 +1,9 @@
-import { ApiException, CoreV1Api, KubeConfig, VersionApi, type V1Service } from '@kubernetes/client-node'
+import type { KubeConfig, V1Service } from '@kubernetes/client-node'
+import { ApiException, CoreV1Api, VersionApi } from '@kubernetes/client-node'
 import { z } from 'zod'
+import { errorMessage } from '../../lib/errors.js'
 import { bounded } from '../text/bounded.js'
 import { probeService, type ProbeAnswer } from './mixed-protocol.js'
-
-/**
- * The cluster connection: a kubeconfig file when given, otherwise client-node's defaults (in-cluster
- * service account, then $KUBECONFIG and ~/.kube/config).
- */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kubeConfig = new KubeConfig()
-  if (file === undefined) kubeConfig.loadFromDefault()
-  else kubeConfig.loadFromFile(file)
-  return kubeConfig
-}
 
 export function fetchGitVersion(kubeConfig: KubeConfig): () => Promise<string> {
   const api = kubeConfig.makeApiClient(VersionApi)
@@ -49,8 +40,8 @@ export function dryRunMixedProtocolService(kubeConfig: KubeConfig, namespace: st
 function probeFailure(error: unknown): ProbeAnswer {
   if (!(error instanceof ApiException)) {
     // fetch reports a refused connection or a TLS failure as "fetch failed" with the reason in `cause`.
-    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ''
-    return { kind: 'failed', message: `${error instanceof Error ? error.message : String(error)}${cause}` }
+    const cause = error instanceof Error && error.cause !== undefined ? `: ${errorMessage(error.cause)}` : ''
+    return { kind: 'failed', message: `${errorMessage(error)}${cause}` }
   }
   // ApiException's own message carries the response headers: keep to the Status, or the bare code.
   const status = apiStatus(error.body)

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../lib/errors.js'
 import { IGNORE } from '../rules/annotations.js'
 import { bounded } from '../text/bounded.js'
 import type { MixedProtocolGate, MixedProtocolGateSetting } from '../rules/service.js'
@@ -130,7 +131,7 @@ export function mixedProtocolCapability(options: MixedProtocolCapabilityOptions)
       try {
         result = classifyProbeAnswer(await probe())
       } catch (error: unknown) {
-        result = { capability: 'unknown', reason: error instanceof Error ? error.message : String(error) }
+        result = { capability: 'unknown', reason: bounded(errorMessage(error), MAX_REASON) }
       }
       if (result.capability !== 'unknown') answered = { version, result }
       else if (answered?.version !== version) answered = undefined
