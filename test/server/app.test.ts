@@ -5,7 +5,7 @@ import { parseKubeVersion, type KubeVersion } from '../../webhook/rules/version.
 import { BODY_LIMIT, buildServer } from '../../webhook/server/app.js'
 import { createMetrics } from '../../webhook/server/metrics.js'
 import { Readiness } from '../../webhook/server/readiness.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 
 const { serving } = selfSignedForLocalhost(new Date())
 

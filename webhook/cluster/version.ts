@@ -1,3 +1,4 @@
+import { backoff, type RetryPolicy } from '../../lib/retry.js'
 import type { KubeVersion } from '../rules/version.js'
 import { parseKubeVersion } from '../rules/version.js'
 
@@ -18,10 +19,11 @@ export interface PolledVersionOptions {
   readonly fetch: () => Promise<string>
   /** Upgrades happen under a running webhook: refresh this often once known. */
   readonly refreshMs: number
-  /** Retry this often while the version is still unknown. */
-  readonly retryMs: number
+  /** How soon to try again while the version is still unknown. */
+  readonly retry: RetryPolicy
   readonly onChange: (version: KubeVersion) => void
-  readonly onError: (error: unknown, known: KubeVersion | undefined) => void
+  /** `retryInMs`: when the next attempt is. */
+  readonly onError: (error: unknown, known: KubeVersion | undefined, retryInMs: number) => void
 }
 
 /** Reads the version now and then; keeps the last known one when a refresh fails. */
@@ -29,19 +31,23 @@ export function polledVersion(options: PolledVersionOptions): VersionSource {
   let known: KubeVersion | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  const retries = backoff(options.retry)
 
   const poll = async (): Promise<void> => {
+    let delay = options.refreshMs
     try {
       const version = parseKubeVersion(await options.fetch())
+      retries.reset()
       if (known?.text !== version.text) {
         known = version
         options.onChange(version)
       }
     } catch (error: unknown) {
-      options.onError(error, known)
+      if (known === undefined) delay = retries.next()
+      options.onError(error, known, delay)
     }
     if (!stopped) {
-      timer = setTimeout(() => void poll(), known === undefined ? options.retryMs : options.refreshMs)
+      timer = setTimeout(() => void poll(), delay)
       timer.unref()
     }
   }

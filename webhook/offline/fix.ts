@@ -8,6 +8,7 @@ import { mutatePod, POD_TEMPLATE_PATHS, templatePointer } from '../rules/pod.js'
 import { mutateService } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import { applyToDocument, styleOf } from './yaml-patch.js'
+import { isRecord } from '../../lib/record.js'
 
 /**
  * The offline engine behind `fix` and `check`: every Kubernetes object in a set of YAML streams goes
@@ -156,10 +157,6 @@ function nameOf(object: unknown): string {
   const metadata = isRecord(object) && isRecord(object['metadata']) ? object['metadata'] : {}
   const namespace = typeof metadata['namespace'] === 'string' ? `${metadata['namespace']}/` : ''
   return `${namespace}${typeof metadata['name'] === 'string' ? metadata['name'] : '<unnamed>'}`
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** One line per warning or denial, prefixed with where the object is. */

@@ -1,15 +1,31 @@
-import type { SidecarConfig } from '../config.js'
 import type { Container, ObjectMeta, PodSpec, Service } from '../k8s/objects.js'
-import { portProtocol } from '../k8s/objects.js'
+import { annotationsOf, isLoadBalancer, portProtocol } from '../k8s/objects.js'
 import * as A from './annotations.js'
 import type { Change, Decision, JsonPatchOp } from './decision.js'
 import { NO_CHANGE } from './decision.js'
 import { bounded } from '../text/bounded.js'
 import { escapePointerToken, setMapEntries } from './patch.js'
-import { annotationsOf, isLoadBalancer, loadBalancerController } from './service.js'
+import { loadBalancerController } from './controller.js'
 import { atLeast, type KubeVersion } from './version.js'
 
 export const SIDECAR_NAME = 'nlb-guard-healthcheck'
+
+/**
+ * What the Pod rule needs to know about the sidecar. The rule owns this shape; the `sidecar`
+ * section of the configuration (config.ts) conforms to it.
+ */
+export interface SidecarSettings {
+  readonly image: string
+  readonly mode: 'tcp' | 'http'
+  /** Port the sidecar answers HTTP health checks on (http mode only). */
+  readonly httpPort: number
+  readonly intervalMs: number
+  readonly resources: {
+    readonly requests?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
+    readonly limits?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
+  }
+  readonly injection: 'always' | 'ip-targets' | 'never'
+}
 
 /** A pod, or a workload's pod template, and where it sits in the object being patched. */
 export interface PodTemplate {
@@ -26,7 +42,7 @@ export interface PodRuleInput {
   /** LoadBalancer Services with UDP ports in the pod's namespace (the cache holds no others). */
   readonly services: readonly Service[]
   readonly version: KubeVersion
-  readonly sidecar: SidecarConfig
+  readonly sidecar: SidecarSettings
 }
 
 /**
@@ -122,7 +138,7 @@ export function selects(service: Service, labels: Readonly<Record<string, string
 }
 
 /** Whether this Service's pods get a sidecar: a UDP LoadBalancer on AWS, per the injection policy. */
-function wantsSidecar(service: Service, sidecar: SidecarConfig): boolean {
+function wantsSidecar(service: Service, sidecar: SidecarSettings): boolean {
   if (!isLoadBalancer(service) || annotationsOf(service)[A.IGNORE] === 'true') return false
   if (loadBalancerController(service) === 'other') return false
   if (sidecar.injection === 'ip-targets') {
@@ -187,7 +203,7 @@ function tooManyPorts(subject: string, hints: readonly string[]): Decision {
 }
 
 /** The injected container: passes the `restricted` Pod Security Standard, small and fixed in size. */
-export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfig, native: boolean): Record<string, unknown> {
+export function sidecarContainer(ports: readonly number[], sidecar: SidecarSettings, native: boolean): Record<string, unknown> {
   const tcp = sidecar.mode === 'tcp'
   return {
     name: SIDECAR_NAME,

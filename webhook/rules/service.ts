@@ -1,7 +1,8 @@
-import { portProtocol, type Service, type ServicePort } from '../k8s/objects.js'
+import { annotationsOf, isLoadBalancer, portProtocol, type Service, type ServicePort } from '../k8s/objects.js'
 import * as A from './annotations.js'
 import { bounded } from '../text/bounded.js'
 import { crossZoneAttribute, parseGoBool, withCrossZoneAttribute } from './attributes.js'
+import { loadBalancerController, type LoadBalancerController } from './controller.js'
 import type { Allowed, Change, Decision, Denied, RuleId } from './decision.js'
 import { NO_CHANGE } from './decision.js'
 import { setAnnotations } from './patch.js'
@@ -32,19 +33,6 @@ export interface ServiceRuleInput {
 
 /** Longest caller-written value quoted in a message: enough to recognise it, never megabytes. */
 const MAX_QUOTED = 120
-
-/** Which controller builds the load balancer: it decides which annotations are read. */
-export type LoadBalancerController = 'in-tree' | 'aws-load-balancer-controller' | 'eks-auto-mode' | 'other'
-
-export function loadBalancerController(service: Service, type = annotationsOf(service)[A.AWS_LB_TYPE]): LoadBalancerController {
-  const lbClass = service.spec?.loadBalancerClass
-  if (lbClass == null || lbClass === '') {
-    return type !== undefined && A.LBC_TYPES.has(type) ? 'aws-load-balancer-controller' : 'in-tree'
-  }
-  if (lbClass === A.LBC_CLASS) return 'aws-load-balancer-controller'
-  if (lbClass === A.EKS_AUTO_CLASS) return 'eks-auto-mode'
-  return 'other'
-}
 
 /**
  * The Service rules S1–S4 (DESIGN §4) for CREATE and UPDATE of a v1 Service.
@@ -177,10 +165,6 @@ export function mutateService(input: ServiceRuleInput): Decision {
   return allowed
 }
 
-export function isLoadBalancer(service: Service): boolean {
-  return service.spec?.type === 'LoadBalancer'
-}
-
 function isIgnored(service: Service): boolean {
   return annotationsOf(service)[A.IGNORE] === 'true'
 }
@@ -192,10 +176,6 @@ function isBeingDeleted(service: Service): boolean {
 
 function hasUdp(service: Service): boolean {
   return (service.spec?.ports ?? []).some((p) => portProtocol(p) === 'UDP')
-}
-
-export function annotationsOf(object: { metadata?: { annotations?: Record<string, string> | null | undefined } | null | undefined }): Readonly<Record<string, string>> {
-  return object.metadata?.annotations ?? {}
 }
 
 /*

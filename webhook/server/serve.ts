@@ -6,8 +6,8 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { selfSignedForLocalhost } from '../../certs/issue.js'
 import { certificateInfo } from '../../certs/rotation.js'
-import type { CliIo, Command } from '../cli/io.js'
-import { UsageError } from '../cli/io.js'
+import type { CliIo, Command } from '../../lib/cli.js'
+import { UsageError } from '../../lib/cli.js'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { podRules } from '../admission/pod-rules.js'
 import type { ClusterConnection } from '../cluster/connection.js'
@@ -16,13 +16,14 @@ import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
 import { loadConfig, runningInCluster } from '../config.js'
-import type { CertMode } from '../../certs/source.js'
-import { placeholderCertificate, resolveCertMode, startCertificateSource } from '../../certs/source.js'
 import { parseKubeVersion } from '../rules/version.js'
 import type { TlsMaterial, WebhookServer } from './app.js'
 import { buildServer, registerHealth } from './app.js'
+import type { CertMode } from './certificates.js'
+import { placeholderCertificate, resolveCertMode, startCertificateSource } from './certificates.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { Readiness } from './readiness.js'
+import { errorMessage } from '../../lib/errors.js'
 
 export const SERVE_USAGE = `Usage: nlb-guard serve [options]
 
@@ -257,16 +258,16 @@ function createVersionSource(
   return polledVersion({
     fetch,
     refreshMs: config.versionRefreshSeconds * 1000,
-    retryMs: 5000,
+    retry: { initialMs: 1000, maxMs: 5000 },
     onChange(version) {
       if (previous !== undefined) metrics.clusterVersion.remove({ version: previous, source: 'cluster' })
       previous = version.text
       metrics.clusterVersion.set({ version: version.text, source: 'cluster' }, 1)
       log.info({ version: version.text }, 'cluster version')
     },
-    onError(error, known) {
-      const reason = error instanceof Error ? error.message : String(error)
-      if (known === undefined) log.warn({ reason }, 'not ready: cannot read the cluster version from /version (retrying in 5 s)')
+    onError(error, known, retryInMs) {
+      const reason = errorMessage(error)
+      if (known === undefined) log.warn({ reason, retryInMs }, 'not ready: cannot read the cluster version from /version; retrying')
       else log.warn({ reason, version: known.text }, 'cannot refresh the cluster version; keeping the last one')
     },
   })
@@ -277,6 +278,6 @@ function createServiceCache(cluster: ClusterConnection, kubeConfig: KubeConfig, 
     onSynced: (count) => log().info({ services: count }, 'service cache synced: UDP LoadBalancer Services'),
     onSize: (count) => metrics.serviceCacheSize.set(count),
     onError: (error, retryInMs) =>
-      log().warn({ reason: error instanceof Error ? error.message : String(error), retryInMs }, 'service cache: list or watch failed; retrying'),
+      log().warn({ reason: errorMessage(error), retryInMs }, 'service cache: list or watch failed; retrying'),
   })
 }
