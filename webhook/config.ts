@@ -108,7 +108,10 @@ export const Config = z.strictObject({
    * Default: kube-system and nlb-guard's own `namespace` (its pods must start while it is down).
    */
   excludedNamespaces: z.array(z.string()).optional(),
-  /** How the cluster's MixedProtocolLBService feature gate is set: `auto` assumes the Kubernetes default. */
+  /**
+   * The cluster's MixedProtocolLBService feature gate: `enabled`/`disabled` force it; `auto` asks the
+   * apiserver with a dry-run (webhook/cluster/mixed-protocol.ts), else the Kubernetes default for the version.
+   */
   mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
   /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
   unbuildableMixedProtocol: z.enum(['warn', 'deny']).default('warn'),

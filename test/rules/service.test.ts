@@ -81,6 +81,10 @@ const cases: Case[] = [
   { name: 'S1 mixed allowed on 1.22 when the gate is on', object: { ports: TCP_UDP, annotations: nlb }, version: '1.22.17', gate: 'enabled', ops: [], warnings: [/in-tree AWS cloud provider never builds a mixed-protocol/, /instance targets and externalTrafficPolicy: Cluster/] },
   { name: 'S1 mixed allowed on 1.24 (gate on by default)', object: { ports: TCP_UDP, annotations: nlb }, version: '1.24.17', ops: [], warnings: [/never builds a mixed-protocol/, /no working health check/] },
   { name: 'S1 mixed denied on 1.24 when the gate is off', object: { ports: TCP_UDP }, version: '1.24.17', gate: 'disabled', denied: { rule: 'S1', message: [/feature gate is off on this cluster/] } },
+  // The apiserver's answer to nlb-guard's dry-run probe outranks the version's default.
+  { name: 'S1 mixed allowed on 1.22 when the apiserver accepted a dry-run one', object: { ports: TCP_UDP, annotations: nlb }, version: '1.22.17', gate: 'accepted', ops: [], warnings: [/never builds a mixed-protocol/, /no working health check/] },
+  { name: 'S1 mixed denied on 1.25 when the apiserver refused a dry-run one', object: { ports: TCP_UDP }, version: '1.25.16', gate: 'refused', denied: { rule: 'S1', message: [/Kubernetes 1\.25\.16\) cannot create: the MixedProtocolLBService feature gate is off on this cluster \(its apiserver refused a dry-run of such a Service\)/, /"echo-udp" with the UDP ports/] } },
+  { name: 'S1 refused on 1.19 keeps the version reason', object: { ports: TCP_UDP }, version: '1.19.16', gate: 'refused', denied: { rule: 'S1', message: [/need Kubernetes 1\.26 or later/] } },
   { name: 'S1 gate setting ignored from 1.26 (GA)', object: { ports: TCP_UDP, annotations: nlb }, version: '1.30.0', gate: 'disabled', ops: [], warnings: [/never builds/, /health check/] },
   { name: 'S1 in-tree unbuildable mixed: deny by policy', object: { ports: TCP_UDP, annotations: nlb }, unbuildable: 'deny', denied: { rule: 'S1', message: [/in-tree AWS cloud provider never builds/, /Split it/] } },
   { name: 'S1 SCTP+TCP+UDP names three Services', object: { ports: [[1, 'TCP'], [2, 'UDP'], [3, 'SCTP']] }, version: '1.19.16', denied: { rule: 'S1', message: [/TCP and UDP and SCTP/, /"echo-sctp" with the SCTP ports/, /split it into 3 Services/] } },
@@ -201,6 +205,12 @@ t.test('the mixed-protocol support table', async (t) => {
     ['1.25.4', 'disabled', false],
     ['1.26.0', 'disabled', true],
     ['v1.30.2-eks-1a2b3c', 'auto', true],
+    // The apiserver's own answer (the dry-run probe) wins over the table.
+    ['1.19.16', 'accepted', true],
+    ['1.23.9', 'accepted', true],
+    ['1.19.16', 'refused', false],
+    ['1.24.0', 'refused', false],
+    ['1.25.16', 'refused', false],
   ]
   for (const [version, gate, supported] of table) {
     t.equal(mixedProtocolUnsupportedReason(parseKubeVersion(version), gate) === null, supported, `${version} gate=${gate}`)

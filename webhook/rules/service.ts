@@ -9,10 +9,20 @@ import { setAnnotations } from './patch.js'
 import { atLeast, type KubeVersion } from './version.js'
 
 /**
- * How nlb-guard should assume the cluster's MixedProtocolLBService feature gate is set. `auto` means
- * the Kubernetes default for the cluster's version: off before 1.24, on from 1.24, GA (always on) from 1.26.
+ * The configuration's word on the cluster's MixedProtocolLBService feature gate: `enabled` or
+ * `disabled` force it; `auto` leaves it to the cluster (nlb-guard's dry-run probe, else the version).
  */
-export type MixedProtocolGate = 'auto' | 'enabled' | 'disabled'
+export type MixedProtocolGateSetting = 'auto' | 'enabled' | 'disabled'
+
+/**
+ * What the rules know of the cluster's MixedProtocolLBService feature gate, strongest source first:
+ * - `enabled` / `disabled`: forced by configuration;
+ * - `accepted` / `refused`: the apiserver's own answer to a dry-run create of a mixed-protocol
+ *   LoadBalancer Service (webhook/cluster/mixed-protocol.ts);
+ * - `auto`: nothing better known: the Kubernetes default for the cluster's version (off before 1.24,
+ *   on from 1.24, GA and always on from 1.26).
+ */
+export type MixedProtocolGate = MixedProtocolGateSetting | 'accepted' | 'refused'
 
 export interface ServiceRuleInput {
   readonly operation: 'CREATE' | 'UPDATE'
@@ -270,12 +280,17 @@ function protocolsOf(service: Service): string[] {
 
 /** Why this cluster cannot create a mixed-protocol LoadBalancer Service, or null when it can. */
 export function mixedProtocolUnsupportedReason(version: KubeVersion, gate: MixedProtocolGate): string | null {
+  // The apiserver's own answer outranks the table: it is this cluster's validation, flags included.
+  if (gate === 'accepted') return null
   // Sources: KEP-1435; apiserver ValidateService before 1.20; feature gate MixedProtocolLBService
   // alpha (off) 1.20–1.23, beta (on) 1.24–1.25, GA and locked on from 1.26.
-  if (atLeast(version, 1, 26)) return null
   if (!atLeast(version, 1, 20)) {
     return 'mixed-protocol LoadBalancer Services need Kubernetes 1.26 or later (1.20–1.25 with the MixedProtocolLBService feature gate on)'
   }
+  if (gate === 'refused') {
+    return 'the MixedProtocolLBService feature gate is off on this cluster (its apiserver refused a dry-run of such a Service)'
+  }
+  if (atLeast(version, 1, 26)) return null
   if (atLeast(version, 1, 24)) {
     return gate === 'disabled' ? 'the MixedProtocolLBService feature gate is off on this cluster (nlb-guard config mixedProtocolLBService: disabled)' : null
   }

@@ -132,6 +132,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'LoadBalancer Services with UDP ports held in the informer cache.',
       registers,
     }),
+    mixedProtocolCapability: new Gauge({
+      name: 'nlb_guard_mixed_protocol_capability',
+      help: 'Whether the rules take the cluster to accept mixed-protocol LoadBalancer Services (1) or not (0), by where that comes from: source="config" (mixedProtocolLBService), "probe" (the apiserver answered a dry-run), "version-table" (the probe could not run). One series at a time.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
     clusterVersion: new Gauge({
       name: 'nlb_guard_cluster_version_info',
       help: 'The Kubernetes version the rules assume (value 1).',
