@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { freePort, ROOT, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { sidecarBinary } from '../fixtures/sidecar.js'
 
 // About 30 s alone; more when the whole suite shares 2 cores.

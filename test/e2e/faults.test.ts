@@ -34,7 +34,8 @@ const udpService = (name: string, app: string) =>
   JSON.stringify({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+    // IP targets: the NLB health-checks the pods, so injection: auto gives them the sidecar.
+    metadata: { name, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb', 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
     spec: { type: 'LoadBalancer', selector: { app }, ports: [{ port: 5060, protocol: 'UDP' }] },
   })
 const pod = (app: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${app}-0`, labels: { app } }, spec: { containers: [{ name: 'c', image: 'x' }] } })

@@ -1,7 +1,16 @@
-import type { SidecarConfig } from '../config.js'
 import type { Service } from '../k8s/objects.js'
+import { annotationsOf } from '../k8s/objects.js'
 import * as A from './annotations.js'
-import { annotationsOf, loadBalancerController } from './service.js'
+import { loadBalancerController } from './controller.js'
+
+/** What the injection decision reads of the sidecar's settings (the `sidecar` configuration conforms). */
+export interface InjectionSettings {
+  /** `auto`: where the health check reaches the pod's own port; `always`; `never` (the Pod rule stops earlier). */
+  readonly injection: 'auto' | 'always' | 'never'
+  readonly mode: 'tcp' | 'http'
+  /** Port the sidecar answers HTTP health checks on (http mode only). */
+  readonly httpPort: number
+}
 
 /**
  * Whether the load balancer's health check for a Service's targets reaches the pods' own ports,
@@ -31,7 +40,7 @@ export type HealthCheckReach =
     }
   | { readonly inject: false; readonly why: string }
 
-export function healthCheckReach(service: Service, sidecar: SidecarConfig): HealthCheckReach {
+export function healthCheckReach(service: Service, sidecar: InjectionSettings): HealthCheckReach {
   if (sidecar.injection === 'always') return { inject: true, why: 'injection: always' }
   const annotations = annotationsOf(service)
   const targetType = annotations[A.AWS_NLB_TARGET_TYPE]
