@@ -148,7 +148,15 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
     if (decision.allowed && decision.ops.length > 0) editOf(object.document).ops.push(...prefixed(object.pointer, decision.ops))
   }
 
-  return { outputs: sources.map((source) => render(source, documents, edits, findings)), findings }
+  const outputs = sources.map((source) => render(source, documents, edits, findings))
+  // In input order (a stable sort keeps each object's findings in rule order).
+  const order = new Map(sources.map((s, i) => [s.name, i]))
+  const key = (f: Finding): number[] => [order.get(f.where.file) ?? -1, f.where.document ?? 0, f.where.item ?? -1]
+  findings.sort((a, b) => {
+    const [x, y] = [key(a), key(b)]
+    return (x[0]! - y[0]!) || (x[1]! - y[1]!) || (x[2]! - y[2]!)
+  })
+  return { outputs, findings }
 }
 
 /** The objects of one document, Lists flattened (typed lists give their items a kind); unreadable ones reported. */
@@ -302,7 +310,8 @@ function prefixed(pointer: string, ops: readonly JsonPatchOp[]): JsonPatchOp[] {
 
 /** A plain value with JSON Patch operations applied (through yaml's document model, as fix applies them). */
 function patched(value: unknown, ops: readonly JsonPatchOp[]): unknown {
-  const document = new YamlDocument(value)
+  // toJS gives an alias the same object as its anchor: copy it, do not turn it back into an alias.
+  const document = new YamlDocument(value, { aliasDuplicateObjects: false })
   applyToDocument(document, ops)
   return document.toJS()
 }
@@ -368,27 +377,31 @@ function renderYaml(document: ManifestDocument, edit: Edit, expected: unknown): 
   const ast = parseAgain(document)
   const whole = edit.splits.find((s) => s.pointer === '')
   if (whole !== undefined) {
-    return whole.parts.map((part) => {
-      const clone = ast.clone()
-      applyToDocument(clone, part.ops)
-      return settle(clone, part.value)
-    })
+    return whole.parts.map((part) => settle(ast.clone(), part.value, (clone) => applyToDocument(clone, part.ops)))
   }
-  applyToDocument(ast, edit.ops)
-  for (const split of [...edit.splits].sort(bySplitIndexDescending)) {
-    const path = tokens(split.pointer)
-    const items = ast.getIn(path.slice(0, -1), true)
-    if (isSeq(items)) items.items.splice(Number(path.at(-1)), 1, ...split.parts.map((p) => ast.createNode(p.value)))
-  }
-  return [settle(ast, expected)]
+  return [
+    settle(ast, expected, () => {
+      applyToDocument(ast, edit.ops)
+      for (const split of [...edit.splits].sort(bySplitIndexDescending)) {
+        const path = tokens(split.pointer)
+        const items = ast.getIn(path.slice(0, -1), true)
+        if (isSeq(items)) items.items.splice(Number(path.at(-1)), 1, ...split.parts.map((p) => ast.createNode(p.value)))
+      }
+    }),
+  ]
 }
 
 /**
  * An edit through an alias or a merge key would change what the anchor's other users read, or
  * nothing at all: when the document does not read as the value it must have, it is rewritten whole.
  */
-function settle(document: Document, expected: unknown): { document: Document; expanded: boolean } {
-  if (isDeepStrictEqual(document.toJS(), expected)) return { document, expanded: false }
+function settle(document: Document, expected: unknown, edit: (document: Document) => void): { document: Document; expanded: boolean } {
+  try {
+    edit(document)
+    if (isDeepStrictEqual(document.toJS(), expected)) return { document, expanded: false }
+  } catch {
+    // yaml refuses to edit through an alias ("Expected YAML collection"): rewritten whole below.
+  }
   document.contents = document.createNode(expected)
   return { document, expanded: true }
 }
