@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { parse, parseAllDocuments } from 'yaml'
-import type { CliIo } from '../../webhook/cli/io.js'
+import type { CliIo } from '../../lib/cli.js'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
 import { ROOT, runCli } from '../fixtures/cli.js'
 

@@ -2,7 +2,7 @@ import type { Config } from '../config.js'
 import { Service } from '../k8s/objects.js'
 import type { Decision, RuleId } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
-import { mutateService } from '../rules/service.js'
+import { mutateService, type MixedProtocolGate } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import type { AdmissionResponse } from './response.js'
 import { allowed, errored, fromDecision } from './response.js'
@@ -17,6 +17,11 @@ export interface AdmissionDeps {
   readonly config: Pick<Config, 'excludedNamespaces' | 'mixedProtocolLBService' | 'unbuildableMixedProtocol'>
   /** The cluster's version, or undefined while it is not known yet. */
   readonly clusterVersion: () => KubeVersion | undefined
+  /**
+   * What is known of the cluster's mixed-protocol support (the probe's answer, or the configured
+   * setting); without it, the configured setting alone.
+   */
+  readonly mixedProtocolGate?: (() => MixedProtocolGate) | undefined
   /** Extra rules by kind (`Pod`, `Deployment`, …); Services are always handled. */
   readonly rules?: ReadonlyMap<string, KindRule>
 }
@@ -76,7 +81,7 @@ function serviceRule(deps: AdmissionDeps): KindRule {
       object: object.data,
       oldObject,
       namespace: request.namespace,
-      cluster: { version, mixedProtocolGate: deps.config.mixedProtocolLBService },
+      cluster: { version, mixedProtocolGate: deps.mixedProtocolGate?.() ?? deps.config.mixedProtocolLBService },
       policy: { unbuildableMixedProtocol: deps.config.unbuildableMixedProtocol },
     })
   }

@@ -3,9 +3,13 @@ import type { SidecarConfig } from '../config.js'
 import { Pod, PodSpec, ObjectMeta } from '../k8s/objects.js'
 import { NO_CHANGE } from '../rules/decision.js'
 import { mutatePod, POD_TEMPLATE_PATHS, templatePointer } from '../rules/pod.js'
+import { bounded } from '../text/bounded.js'
 import { z } from 'zod'
 import type { KindRule } from './handler.js'
 import { firstIssue, InvalidObject } from './handler.js'
+
+/** Names are quoted in warnings before the apiserver has validated them: at most an object name's 253 characters. */
+const MAX_NAME = 253
 
 const Template = z.looseObject({ metadata: ObjectMeta.nullish(), spec: PodSpec.nullish() })
 
@@ -21,11 +25,11 @@ export function podRules(lookup: ServiceLookup, sidecar: SidecarConfig): Map<str
     if (!pod.success) return new InvalidObject(`request.object is not a v1 Pod: ${firstIssue(pod.error)}`)
     // The pod may carry no namespace on CREATE: the request's is the one it is created in.
     const namespace = request.namespace ?? pod.data.metadata?.namespace ?? 'default'
-    const name = pod.data.metadata?.name ?? `${pod.data.metadata?.generateName ?? ''}*`
+    const name = bounded(pod.data.metadata?.name ?? `${pod.data.metadata?.generateName ?? ''}*`, MAX_NAME)
     return mutatePod({
       pod: pod.data,
       basePath: '',
-      subject: `Pod ${namespace}/${name}`,
+      subject: `Pod ${bounded(namespace, MAX_NAME)}/${name}`,
       services: lookup.servicesIn(namespace),
       version,
       sidecar,
@@ -45,7 +49,7 @@ export function podRules(lookup: ServiceLookup, sidecar: SidecarConfig): Map<str
       return mutatePod({
         pod: template.data,
         basePath: templatePointer(kind) ?? '',
-        subject: `${kind} ${namespace}/${request.name ?? '*'}`,
+        subject: `${kind} ${bounded(namespace, MAX_NAME)}/${bounded(request.name ?? '*', MAX_NAME)}`,
         services: lookup.servicesIn(namespace),
         version,
         sidecar,

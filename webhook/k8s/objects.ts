@@ -82,3 +82,11 @@ export function portProtocol(port: { protocol?: string | undefined }): string {
 export function objectName(meta: ObjectMeta | null | undefined): string {
   return meta?.name ?? (meta?.generateName ? `${meta.generateName}*` : '<unnamed>')
 }
+
+export function isLoadBalancer(service: Service): boolean {
+  return service.spec?.type === 'LoadBalancer'
+}
+
+export function annotationsOf(object: { metadata?: { annotations?: Record<string, string> | null | undefined } | null | undefined }): Readonly<Record<string, string>> {
+  return object.metadata?.annotations ?? {}
+}

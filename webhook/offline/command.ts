@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import type { CliIo, Command } from '../cli/io.js'
+import type { CliIo, Command } from '../../lib/cli.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { parseKubeVersion } from '../rules/version.js'
 import type { Finding } from './findings.js'

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Document } from 'yaml'
 import { isSeq, Document as YamlDocument } from 'yaml'
+import { isRecord } from '../../lib/record.js'
 import { firstIssue } from '../admission/handler.js'
 import type { Config } from '../config.js'
 import { Pod, Service, portProtocol } from '../k8s/objects.js'
@@ -409,8 +410,4 @@ function settle(document: Document, expected: unknown, edit: (document: Document
 /** Blank lines before the first document, which the yaml library does not keep. */
 function leadingBlank(text: string): string {
   return /^\s*/.exec(text)?.[0].replace(/[^\n]/g, '') ?? ''
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,6 +1,5 @@
 import type { Service } from '../k8s/objects.js'
-import { portProtocol } from '../k8s/objects.js'
-import { isLoadBalancer } from './service.js'
+import { isLoadBalancer, portProtocol } from '../k8s/objects.js'
 
 /**
  * The UDP LoadBalancer Services of a set of objects, indexed so that finding the Services that may
