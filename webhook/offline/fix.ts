@@ -4,11 +4,11 @@ import { isSeq, Document as YamlDocument } from 'yaml'
 import { isRecord } from '../../lib/record.js'
 import { firstIssue } from '../admission/handler.js'
 import type { Config } from '../config.js'
-import { Pod, Service, portProtocol } from '../k8s/objects.js'
+import { objectName, Pod, Service, portProtocol } from '../k8s/objects.js'
 import type { Decision, JsonPatchOp } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
 import { escapePointerToken, unescapePointerToken } from '../rules/patch.js'
-import { mutatePod, POD_TEMPLATE_PATHS, templatePointer } from '../rules/pod.js'
+import { mutatePod, podTemplateOf, templatePointer, workloadKind } from '../rules/pod.js'
 import { mixedProtocolUnsupportedReason, mutateService, unbuildableMixedProtocolProblem } from '../rules/service.js'
 import { ServiceIndex } from '../rules/service-index.js'
 import type { KubeVersion } from '../rules/version.js'
@@ -39,17 +39,6 @@ export interface FixResult {
 }
 
 export const DEFAULT_SPLIT_NAME = '{name}-{protocol}'
-
-/** The kinds whose pods (or pod templates) the Pod rule looks at, with their API versions. */
-const WORKLOAD_API_VERSIONS: ReadonlySet<string> = new Set([
-  'v1 Pod',
-  'apps/v1 Deployment',
-  'apps/v1 StatefulSet',
-  'apps/v1 DaemonSet',
-  'apps/v1 ReplicaSet',
-  'batch/v1 Job',
-  'batch/v1 CronJob',
-])
 
 /** kubectl flattens Lists inside Lists; deeper than this is not a manifest anyone writes. */
 const MAX_LIST_DEPTH = 4
@@ -126,9 +115,10 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
   }
 
   for (const object of objects) {
-    const { kind } = object.id
-    if (!WORKLOAD_API_VERSIONS.has(`${object.id.apiVersion ?? ''} ${kind}`)) continue
-    const template = (POD_TEMPLATE_PATHS[kind] ?? []).reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object.value)
+    const workload = workloadKind(object.id.apiVersion, object.id.kind)
+    if (workload === undefined) continue
+    const { kind } = workload
+    const template = podTemplateOf(object.value, workload)
     if (template == null) continue
     const pod = Pod.safeParse(template)
     if (!pod.success) {
@@ -302,7 +292,7 @@ function objectId(value: Record<string, unknown>, apiVersion: string | undefined
 }
 
 function subjectOf(id: ObjectId): string {
-  return `${id.kind} ${id.namespace === undefined ? '' : `${id.namespace}/`}${id.name}`
+  return `${id.kind} ${objectName({ name: id.name, namespace: id.namespace })}`
 }
 
 function prefixed(pointer: string, ops: readonly JsonPatchOp[]): JsonPatchOp[] {

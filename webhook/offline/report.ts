@@ -1,3 +1,4 @@
+import { objectName } from '../k8s/objects.js'
 import type { Action, Finding } from './findings.js'
 
 /**
@@ -68,7 +69,7 @@ function location(finding: Finding): string {
 
 /** `Service demo/echo`, `document 3` for a document that is not an object, or '' for a whole file. */
 function subject({ where, object }: Finding): string {
-  if (object !== undefined) return `${object.kind} ${object.namespace === undefined ? '' : `${object.namespace}/`}${object.name}`
+  if (object !== undefined) return `${object.kind} ${objectName({ name: object.name, namespace: object.namespace })}`
   return where.document === undefined ? '' : `document ${where.document}`
 }
 
