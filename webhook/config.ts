@@ -103,8 +103,11 @@ export const Config = z.strictObject({
   /** Use this version instead of asking the cluster's /version (and run without a cluster). */
   kubeVersion: kubeVersion.optional(),
   versionRefreshSeconds: z.number().int().min(10).default(300),
-  /** Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says. */
-  excludedNamespaces: z.array(z.string()).default(['kube-system', 'nlb-guard-system']),
+  /**
+   * Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says.
+   * Default: kube-system and nlb-guard's own `namespace` (its pods must start while it is down).
+   */
+  excludedNamespaces: z.array(z.string()).optional(),
   /**
    * The cluster's MixedProtocolLBService feature gate: `enabled`/`disabled` force it; `auto` asks the
    * apiserver with a dry-run (webhook/cluster/mixed-protocol.ts), else the Kubernetes default for the version.
@@ -116,7 +119,7 @@ export const Config = z.strictObject({
   shutdownDelaySeconds: z.number().min(0).max(60).default(5),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   sidecar: SidecarConfig.default(SidecarConfig.parse({})),
-})
+}).transform((config) => ({ ...config, excludedNamespaces: config.excludedNamespaces ?? ['kube-system', config.namespace] }))
 export type Config = z.infer<typeof Config>
 export type ConfigInput = z.input<typeof Config>
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js'
-import { Service } from '../k8s/objects.js'
+import { apiVersionOf, kindKey, Service } from '../k8s/objects.js'
 import type { Decision, RuleId } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
 import { mutateService, type MixedProtocolGate } from '../rules/service.js'
@@ -10,7 +10,9 @@ import type { AdmissionRequest } from './review.js'
 
 export type AdmissionMode = 'mutate' | 'validate'
 
-/** A rule for one kind of object, plugged into the handler (the Pod rule lives with its cache). */
+const SERVICE = kindKey('v1', 'Service')
+
+/** A rule for one kind of object, plugged into the handler (the Pod rule's, admission/pod-rules.ts, needs the Service cache). */
 export type KindRule = (request: AdmissionRequest, version: KubeVersion, mode: AdmissionMode) => Decision | InvalidObject
 
 export interface AdmissionDeps {
@@ -22,7 +24,7 @@ export interface AdmissionDeps {
    * setting); without it, the configured setting alone.
    */
   readonly mixedProtocolGate?: (() => MixedProtocolGate) | undefined
-  /** Extra rules by kind (`Pod`, `Deployment`, …); Services are always handled. */
+  /** Extra rules by kindKey (`v1 Pod`, `apps/v1 Deployment`, …); v1 Services are always handled. */
   readonly rules?: ReadonlyMap<string, KindRule>
 }
 
@@ -52,9 +54,8 @@ export function admit(request: AdmissionRequest, mode: AdmissionMode, deps: Admi
     // Readiness keeps traffic away until the version is known; this answers a request that raced it.
     return { response: errored(uid, 500, 'nlb-guard does not know the cluster version yet'), outcome: 'error', rules: [] }
   }
-  const rule = request.kind.group === '' && request.kind.version === 'v1' && request.kind.kind === 'Service'
-    ? serviceRule(deps)
-    : deps.rules?.get(request.kind.kind)
+  const key = kindKey(apiVersionOf(request.kind.group, request.kind.version), request.kind.kind)
+  const rule = key === SERVICE ? serviceRule(deps) : deps.rules?.get(key)
   const decision = rule === undefined ? NO_CHANGE : rule(request, version, mode)
   if (decision instanceof InvalidObject) {
     return { response: errored(uid, 400, decision.message), outcome: 'error', rules: [] }

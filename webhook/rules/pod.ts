@@ -1,10 +1,11 @@
 import type { Container, ObjectMeta, PodSpec, Service } from '../k8s/objects.js'
-import { annotationsOf, isLoadBalancer, portProtocol } from '../k8s/objects.js'
+import { annotationsOf, isLoadBalancer, objectName, portProtocol } from '../k8s/objects.js'
+import { isRecord } from '../../lib/record.js'
 import * as A from './annotations.js'
 import type { Change, Decision, JsonPatchOp } from './decision.js'
 import { NO_CHANGE } from './decision.js'
 import { bounded } from '../text/bounded.js'
-import { escapePointerToken, setMapEntries } from './patch.js'
+import { escapePointerToken, setAnnotations } from './patch.js'
 import { loadBalancerController } from './controller.js'
 import { atLeast, type KubeVersion } from './version.js'
 
@@ -69,7 +70,7 @@ export function mutatePod(input: PodRuleInput): Decision {
   const podPorts = indexPodPorts(containers)
   for (const service of input.services) {
     if (!selects(service, labels) || !wantsSidecar(service, sidecar)) continue
-    const serviceName = `${service.metadata?.namespace ?? ''}/${service.metadata?.name ?? ''}`.replace(/^\//, '')
+    const serviceName = objectName(service.metadata)
     const unresolved: string[] = []
     for (const port of service.spec?.ports ?? []) {
       if (portProtocol(port) !== 'UDP') continue
@@ -110,12 +111,7 @@ export function mutatePod(input: PodRuleInput): Decision {
       : { op: 'add', path: `${base}/spec/containers/-`, value: container })
   }
   const portList = sorted.join(',')
-  const annotationUpdate = new Map([[A.HEALTHCHECK_PORTS, portList]])
-  ops.push(
-    ...(pod.metadata == null
-      ? [{ op: 'add' as const, path: `${base}/metadata`, value: { annotations: Object.fromEntries(annotationUpdate) } }]
-      : setMapEntries(`${base}/metadata/annotations`, pod.metadata.annotations, annotationUpdate)),
-  )
+  ops.push(...setAnnotations(pod.metadata, new Map([[A.HEALTHCHECK_PORTS, portList]]), base))
   const services = [...new Set([...ports.values()].flatMap((s) => [...s]))].sort()
   const change: Change = {
     rule: 'P1',
@@ -235,18 +231,41 @@ export function sidecarContainer(ports: readonly number[], sidecar: SidecarSetti
   }
 }
 
-/** Where the pod template sits in each workload kind, for offline `fix` and optional template mutation. */
-export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+/** A kind whose pods the Pod rule looks at: its apiVersion, and where the pod template sits in it. */
+export interface WorkloadKind {
+  readonly apiVersion: string
+  readonly kind: string
+  /** Keys down to the pod template: none for a Pod. */
+  readonly templatePath: readonly string[]
 }
 
+/**
+ * The kinds whose pods (or pod templates) the Pod rule looks at: at admission (Pods, and the
+ * workloads with `sidecar.mutateWorkloads`) and offline in `fix`/`check`. Matched by apiVersion and
+ * kind: a webhook registered for apps/v1 gets apps/v1 objects (matchPolicy Equivalent converts).
+ */
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  { apiVersion: 'v1', kind: 'Pod', templatePath: [] },
+  { apiVersion: 'apps/v1', kind: 'Deployment', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'ReplicaSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'batch/v1', kind: 'Job', templatePath: ['spec', 'template'] },
+  { apiVersion: 'batch/v1', kind: 'CronJob', templatePath: ['spec', 'jobTemplate', 'spec', 'template'] },
+]
+
+/** The workload kind of an object with this apiVersion and kind, if the Pod rule looks at it. */
+export function workloadKind(apiVersion: unknown, kind: unknown): WorkloadKind | undefined {
+  return WORKLOAD_KINDS.find((w) => w.apiVersion === apiVersion && w.kind === kind)
+}
+
+/** The JSON Pointer of the pod template in an object of this kind: '' for a Pod, '/spec/template' for a Deployment. */
 export function templatePointer(kind: string): string | undefined {
-  const path = POD_TEMPLATE_PATHS[kind]
-  return path === undefined ? undefined : path.map((p) => `/${escapePointerToken(p)}`).join('')
+  const workload = WORKLOAD_KINDS.find((w) => w.kind === kind)
+  return workload?.templatePath.map((p) => `/${escapePointerToken(p)}`).join('')
+}
+
+/** What sits at the workload's template path in `object`; undefined where the path breaks off. */
+export function podTemplateOf(object: unknown, workload: WorkloadKind): unknown {
+  return workload.templatePath.reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
 }

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ADMISSION_OPERATIONS } from '../admission/review.js'
-import { POD_TEMPLATE_PATHS } from '../rules/pod.js'
+import { WORKLOAD_KINDS } from '../rules/pod.js'
 
 /*
  * Every label value comes from a closed set: a Prometheus series lives as long as the process, so a
@@ -9,7 +9,7 @@ import { POD_TEMPLATE_PATHS } from '../rules/pod.js'
  */
 
 /** The kinds nlb-guard has rules for: Services, Pods and the workloads whose pod templates it can mutate. */
-export const KIND_LABELS: ReadonlySet<string> = new Set(['Service', ...Object.keys(POD_TEMPLATE_PATHS)])
+export const KIND_LABELS: ReadonlySet<string> = new Set(['Service', ...WORKLOAD_KINDS.map((w) => w.kind)])
 export const OTHER = 'other'
 
 export function kindLabel(kind: string): string {
