@@ -4,7 +4,7 @@
  * more than the whole webhook without it.
  */
 export { kubeSecretClient, kubeWebhookConfigurationClient, loadKubeConfig } from '../../certs/kube-client.js'
-export { fetchGitVersion } from './kube.js'
+export { dryRunMixedProtocolService, fetchGitVersion } from './kube.js'
 export { startServiceCache } from './services.js'
 
 export type ClusterConnection = typeof import('./connection.js')

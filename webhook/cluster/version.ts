@@ -24,6 +24,8 @@ export interface PolledVersionOptions {
   readonly onChange: (version: KubeVersion) => void
   /** `retryInMs`: when the next attempt is. */
   readonly onError: (error: unknown, known: KubeVersion | undefined, retryInMs: number) => void
+  /** Runs after every successful read, changed or not, before the next one is scheduled. */
+  readonly afterRefresh?: ((version: KubeVersion) => Promise<void>) | undefined
 }
 
 /** Reads the version now and then; keeps the last known one when a refresh fails. */
@@ -35,17 +37,19 @@ export function polledVersion(options: PolledVersionOptions): VersionSource {
 
   const poll = async (): Promise<void> => {
     let delay = options.refreshMs
+    let read: KubeVersion | undefined
     try {
-      const version = parseKubeVersion(await options.fetch())
+      read = parseKubeVersion(await options.fetch())
       retries.reset()
-      if (known?.text !== version.text) {
-        known = version
-        options.onChange(version)
+      if (known?.text !== read.text) {
+        known = read
+        options.onChange(read)
       }
     } catch (error: unknown) {
       if (known === undefined) delay = retries.next()
       options.onError(error, known, delay)
     }
+    if (read !== undefined) await options.afterRefresh?.(read)
     if (!stopped) {
       timer = setTimeout(() => void poll(), delay)
       timer.unref()
