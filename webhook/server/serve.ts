@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
-import Fastify from 'fastify'
 import { selfSignedForLocalhost } from '../../certs/issue.js'
 import { certificateInfo } from '../../certs/rotation.js'
 import type { CliIo, Command } from '../../lib/cli.js'
@@ -15,16 +14,16 @@ import type { ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
-import { loadConfig, runningInCluster } from '../config.js'
+import { loadConfig, metricsBindAddress, runningInCluster } from '../config.js'
 import { parseKubeVersion, type KubeVersion } from '../rules/version.js'
 import type { TlsMaterial, WebhookServer } from './app.js'
-import { buildServer, registerHealth } from './app.js'
+import { buildMetricsServer, buildServer } from './app.js'
 import type { CertMode } from './certificates.js'
 import { placeholderCertificate, resolveCertMode, startCertificateSource } from './certificates.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
-import { errorMessage } from '../../lib/errors.js'
+import { ConfigError, errorMessage } from '../../lib/errors.js'
 
 export const SERVE_USAGE = `Usage: nlb-guard serve [options]
 
@@ -34,8 +33,10 @@ GET /metrics, /healthz and /readyz over plain HTTP on the metrics port.
 Options:
   --config FILE          YAML configuration (keys in the README); flags override it
   --port N               TLS port (default 8443)
-  --address A            address to bind (default 0.0.0.0)
+  --address A            address the TLS port binds (default 0.0.0.0)
   --metrics-port N       plain-HTTP metrics/probe port (default 9090)
+  --metrics-address A    address the metrics port binds (default: in a pod, its IP from the
+                         POD_IP environment variable; else --address)
   --tls-cert FILE        serving certificate (PEM), reloaded when the file changes
   --tls-key FILE         its private key (PEM)
   --cert-mode M          auto|files|bootstrap|self-signed (default auto: files with --tls-cert,
@@ -70,6 +71,7 @@ export const serveCommand: Command = async (argv, io) => {
         port: { type: 'string' },
         address: { type: 'string' },
         'metrics-port': { type: 'string' },
+        'metrics-address': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'cert-mode': { type: 'string' },
@@ -98,6 +100,7 @@ export const serveCommand: Command = async (argv, io) => {
     ...(values.port !== undefined && { port: toNumber('--port', values.port) }),
     ...(values.address !== undefined && { address: values.address }),
     ...(values['metrics-port'] !== undefined && { metricsPort: toNumber('--metrics-port', values['metrics-port']) }),
+    ...(values['metrics-address'] !== undefined && { metricsAddress: values['metrics-address'] }),
     tls: {
       ...(values['tls-cert'] !== undefined && { certFile: values['tls-cert'] }),
       ...(values['tls-key'] !== undefined && { keyFile: values['tls-key'] }),
@@ -204,20 +207,26 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
     )
   }
 
-  const metricsApp = Fastify({ logger: false })
-  metricsApp.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
-  )
-  registerHealth(metricsApp, readiness)
+  const metricsApp = buildMetricsServer({ metrics, readiness })
+  const metricsAddress = metricsBindAddress(config)
 
   serviceCache?.start()
-  await app.listen({ port: config.port, host: config.address })
-  // After listen: the first version read is followed by the mixed-protocol dry-run, which the
-  // apiserver may send through nlb-guard's own webhook (and fail, with failurePolicy Fail, if no one answers).
-  versionSource.start()
-  await metricsApp.listen({ port: config.metricsPort, host: config.address })
+  try {
+    await listenOn(app, config.port, config.address, '--port/--address (port/address)')
+    // After listen: the first version read is followed by the mixed-protocol dry-run, which the
+    // apiserver may send through nlb-guard's own webhook (and fail, with failurePolicy Fail, if no one answers).
+    versionSource.start()
+    await listenOn(metricsApp, config.metricsPort, metricsAddress, '--metrics-port/--metrics-address (metricsPort/metricsAddress)')
+  } catch (error: unknown) {
+    // Nothing may keep the process alive after a failed start: stop what was started, then report.
+    versionSource.stop()
+    await certificates.close()
+    await serviceCache?.stop()
+    await Promise.all([app.close(), metricsApp.close()])
+    throw error
+  }
   log.info(
-    { port: config.port, metricsPort: config.metricsPort, address: config.address, clientCertificates: tls.clientCa !== undefined },
+    { port: config.port, metricsPort: config.metricsPort, address: config.address, metricsAddress, clientCertificates: tls.clientCa !== undefined },
     'nlb-guard serving',
   )
 
@@ -239,6 +248,23 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
       })()
       return closing
     },
+  }
+}
+
+/** Listening errors a person can fix (a busy port, an address not on this host) as one line naming the flag. */
+const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is already in use (another process listens there)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not one of this host',
+}
+
+async function listenOn(server: { listen(options: { port: number; host: string }): Promise<string> }, port: number, host: string, flags: string): Promise<void> {
+  try {
+    await server.listen({ port, host })
+  } catch (error: unknown) {
+    const problem = LISTEN_PROBLEMS[(error as NodeJS.ErrnoException).code ?? '']
+    if (problem === undefined) throw error
+    throw new ConfigError(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${problem}; choose another with ${flags}`, { cause: error })
   }
 }
 
