@@ -155,11 +155,14 @@ t.test('bad input: a YAML syntax error names the file and document; a missing fi
 
 t.test('help for every command exits 0', async (t) => {
   const { main } = await import('../../webhook/cli/main.js')
-  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['audit', '--help'], ['certs', '--help'], ['healthcheck', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['audit', '--help'], ['certs', '--help']]) {
     const io = capture()
     t.equal(await main(args, io), 0, `nlb-guard ${args.join(' ')} exits 0`)
     t.match(io.out(), /Usage: nlb-guard/)
   }
+  const gone = capture()
+  t.equal(await main(['healthcheck', '--help'], gone), 2, 'the health checker is its own binary now (sidecar/), not a command')
+  t.match(gone.err(), /unknown command "healthcheck"/)
   const io = capture()
   t.equal(await main(['frobnicate'], io), 2)
   t.match(io.err(), /unknown command "frobnicate"/)
@@ -181,6 +184,8 @@ t.test('fix: pods and pod templates that a UDP LoadBalancer Service in the input
 kind: Service
 metadata:
   name: sip
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
 spec:
   type: LoadBalancer
   selector:
@@ -236,7 +241,8 @@ spec:
     const [, deployment, cronJob] = io.out().split(/^---\n/m).map((d) => parse(d))
     const injected = deployment.spec.template.spec[where].find((c: { name: string }) => c.name === 'nlb-guard-healthcheck')
     t.ok(injected, `${version}: the Deployment's template has the sidecar in ${where}`)
-    t.same(injected.args.slice(0, 3), ['healthcheck', '--port', '5060'], 'on the resolved named targetPort')
+    t.same(injected.args.slice(0, 2), ['--port', '5060'], 'on the resolved named targetPort')
+    t.equal(injected.image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0', 'the sidecar image')
     t.equal(deployment.spec.template.metadata.annotations['nlb-guard.io/healthcheck-ports'], '5060')
     t.notOk(JSON.stringify(cronJob).includes('nlb-guard-healthcheck'), 'a workload no Service selects is untouched')
     t.match(io.err(), /Deployment sip: warning: added .*nlb-guard-healthcheck/)

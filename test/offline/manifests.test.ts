@@ -58,7 +58,9 @@ t.test('kubectl get svc -A -o yaml (a List): check exits 1 and names each broken
 })
 
 t.test('typed lists (ServiceList, DeploymentList) whose items carry no kind, as the API returns them', async (t) => {
-  const { apiVersion: _a, kind: _k, ...item } = udpService('dns')
+  const { apiVersion: _a, kind: _k, ...service } = udpService('dns')
+  // IP targets: the NLB health-checks the pods, so the Pod rule (injection: auto) adds the sidecar.
+  const item = { ...service, metadata: { ...service.metadata, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } } }
   const pods = {
     apiVersion: 'apps/v1',
     kind: 'DeploymentList',
@@ -232,7 +234,7 @@ t.test('check reads ten thousand documents in one pass', async (t) => {
   // (test/rules/service-index.test.ts); this proves the whole path on the size that was slow.
   const documents: string[] = []
   for (let i = 0; i < 5_000; i++) {
-    documents.push(`apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec:\n  type: LoadBalancer\n  selector: {app: a${i}}\n  ports: [{port: 53, protocol: UDP}]\n`)
+    documents.push(`apiVersion: v1\nkind: Service\nmetadata: {name: s${i}, annotations: {service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip}}\nspec:\n  type: LoadBalancer\n  selector: {app: a${i}}\n  ports: [{port: 53, protocol: UDP}]\n`)
     documents.push(`apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d${i}}\nspec:\n  template:\n    metadata: {labels: {app: a${i}}}\n    spec: {containers: [{name: c, image: x}]}\n`)
   }
   const io = capture(documents.join('---\n'))
@@ -240,6 +242,6 @@ t.test('check reads ten thousand documents in one pass', async (t) => {
   const records = io.out().trim().split('\n').map((l) => JSON.parse(l))
   const sidecars = records.filter((r) => r.rule === 'P1')
   t.equal(sidecars.length, 5_000, 'each Deployment matched its Service')
-  t.match(sidecars[4_999].message, /for Service s4999:/)
+  t.match(sidecars[4_999].message, /for Service s4999 \(IP targets: /)
   t.equal(records.filter((r) => r.rule === 'S2').length, 5_000)
 })
