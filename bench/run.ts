@@ -1,7 +1,5 @@
-import { createSocket } from 'node:dgram'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -17,7 +15,8 @@ import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
 import { writeOutputs } from './outputs.ts'
-import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
+import { benchSidecar } from './sidecar.ts'
+import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, nlbGuardPeer, type PeerSpec, type RunningPeer, serverProcesses, startPeer } from './peers.ts'
 import { evaluateTargets, figures, median } from './report.ts'
 import type { PeerRound, PodCacheSummary, Results } from './results.ts'
 import { BENCH_USAGE, parseSettings, type Settings } from './settings.ts'
@@ -197,38 +196,6 @@ async function memoryAndIdle(bench: Bench, startupSamples: number[]) {
   }
 }
 
-/**
- * The health-check sidecar (`nlb-guard healthcheck`), as it idles in a UDP pod: a UDP socket is
- * bound to its port, so it keeps the matching TCP port open for the NLB's probe.
- */
-async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing: string }> {
-  const port = await freePort()
-  const udp = createSocket('udp4')
-  await new Promise<void>((done) => udp.bind(port, '127.0.0.1', done))
-  const { spawn } = await import('node:child_process')
-  const child = spawn('taskset', ['-c', String(bench.settings.serverCpu), process.execPath, ...imageNodeFlags(), bench.cli, 'healthcheck', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
-  serverProcesses.add(child)
-  child.on('exit', () => serverProcesses.delete(child))
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  try {
-    const deadline = performance.now() + 5000
-    while (performance.now() < deadline && child.exitCode === null) {
-      const open = await new Promise<boolean>((done) => {
-        const socket = connect(port, '127.0.0.1', () => done(socket.destroy() !== undefined)).on('error', () => done(false))
-      })
-      if (open) break
-      await sleep(20)
-    }
-    if (child.exitCode !== null) return { missing: `nlb-guard healthcheck exited with ${child.exitCode}: ${stderr.trim().split('\n')[0] ?? ''}` }
-    await sleep(1000)
-    return { rssMiB: await rssMiB(child.pid as number) }
-  } finally {
-    await stopProcess(child)
-    udp.close()
-  }
-}
-
 function machine(goVersion: string, generator: LoadGenerator): Results['machine'] {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
   return {
@@ -261,7 +228,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_USAGE)
     return 0
   }
-  const { bench, go } = await prepare(settings)
+  const s = settings
+  const { bench, go } = await prepare(s)
   const onSignal = () => {
     for (const child of [...serverProcesses, ...loadProcesses]) child.kill('SIGKILL')
     rmSync(bench.workDir, { recursive: true, force: true })
@@ -280,7 +248,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const { memory, idleBoundary } = await memoryAndIdle(bench, startupSamples)
     await measureStartups(bench, startupSamples)
     const podCache = await podCacheFigures(bench)
-    const sidecar = await sidecarRss(bench)
+    // The sidecar's own figures (bench/sidecar.ts): a full run to the default output writes them too.
+    const sidecar = await benchSidecar({ quick: s.quick, cpu: s.serverCpu, log, ...(s.out === join(ROOT, 'bench/results.json') ? {} : { out: join(dirname(s.out), 'sidecar-results.json') }) })
     const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar })
     await writeOutputs(results, settings, log)
     return 0

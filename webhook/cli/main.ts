@@ -3,15 +3,14 @@ import { reportUsageError, UsageError } from '../../lib/args.js'
 import { ConfigError } from '../../lib/errors.js'
 
 /**
- * Commands load lazily: `nlb-guard healthcheck` runs in every UDP pod and must start fast and stay
- * small, so it must not load fastify, client-node or node-forge.
+ * Commands load lazily: `fix` and `check` must not pay for fastify, client-node or node-forge. The
+ * health-check sidecar is not a command: it is its own static binary (sidecar/, its own image).
  */
 const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Promise<Command> }> = {
   serve: { summary: 'run the admission webhook', load: async () => (await import('../server/serve.js')).serveCommand },
   fix: { summary: 'print manifests corrected by the rules', load: async () => (await import('../offline/command.js')).fixCommand },
   check: { summary: 'report what the rules would change or deny', load: async () => (await import('../offline/command.js')).checkCommand },
   certs: { summary: 'generate or inject webhook certificates', load: async () => (await import('../../certs/command.js')).certsCommand },
-  healthcheck: { summary: 'the TCP/HTTP health-check sidecar for UDP pods', load: async () => (await import('../../sidecar/healthcheck.js')).healthcheckCommand },
 }
 
 export const USAGE = `Usage: nlb-guard <command> [options]
