@@ -7,7 +7,7 @@ import { capturedIo } from '../fixtures/cli.js'
 
 t.test('every serve flag sets the config key its table names, and zod accepts it', async (t) => {
   const argv = [
-    '--port', '9443', '--address', '127.0.0.1', '--metrics-port', '9091', '--tls-cert', '/t.crt', '--tls-key', '/t.key',
+    '--port', '9443', '--address', '127.0.0.1', '--metrics-port', '9091', '--metrics-address', '127.0.0.2', '--tls-cert', '/t.crt', '--tls-key', '/t.key',
     '--cert-mode', 'files', '--cert-secret', 'tls', '--namespace', 'platform', '--webhook-name', 'guard',
     '--cert-ip', '10.0.0.1', '--cert-dns', 'guard.example.com', '--client-ca', '/ca.crt', '--kubeconfig', '/k',
     '--kube-version', '1.30.2', '--log-level', 'debug', '--shutdown-delay', '2',
@@ -17,6 +17,7 @@ t.test('every serve flag sets the config key its table names, and zod accepts it
     port: 9443,
     address: '127.0.0.1',
     metricsPort: 9091,
+    metricsAddress: '127.0.0.2',
     tls: { certFile: '/t.crt', keyFile: '/t.key', clientCaFile: '/ca.crt' },
     certMode: 'files',
     certSecret: 'tls',

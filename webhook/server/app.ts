@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
 import Fastify, { LogController } from 'fastify'
+import type { TLSSocket } from 'node:tls'
 import type { AdmissionDeps, AdmissionMode } from '../admission/handler.js'
 import { admit } from '../admission/handler.js'
 import { errored, review } from '../admission/response.js'
@@ -33,6 +34,16 @@ export const REQUEST_TIMEOUT_MS = 10_000
  * Node keeps 60 s): without both options a stalled request holds its socket for 30–60 s, not 10.
  */
 const HTTP_TIMEOUTS = { requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }
+
+/**
+ * A TCP connection that never finishes its TLS handshake (never sends a ClientHello) is held for
+ * Node's default 120 s: bounded like a request instead. On timeout Node only emits tlsClientError;
+ * watchHandshakes then closes the socket.
+ */
+export const HANDSHAKE_TIMEOUT_MS = REQUEST_TIMEOUT_MS
+
+/** fastify's options for both servers: the same request, header and keep-alive bounds on each port. */
+const SERVER_TIMEOUTS = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS } as const
 
 /** Fastify's own 4xx errors, reworded for someone reading a webhook client's log. */
 const BAD_REQUEST_MESSAGES: Record<string, string> = {
@@ -73,10 +84,9 @@ export function tlsOptions(tls: TlsMaterial) {
 /** Builds the TLS admission server; it does not listen (the entry point does, tests use inject()). */
 export function buildServer(deps: ServerDeps) {
   const app = Fastify({
-    https: { ...tlsOptions(deps.tls), ...HTTP_TIMEOUTS },
+    https: { ...tlsOptions(deps.tls), ...HTTP_TIMEOUTS, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
     bodyLimit: BODY_LIMIT,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    ...SERVER_TIMEOUTS,
     logger: deps.logger,
     // One line per admission is written by the handler itself; fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
@@ -86,6 +96,9 @@ export function buildServer(deps: ServerDeps) {
   })
 
   watchHandshakes(app.server, deps.metrics, app.log)
+  // Client-initiated renegotiation (TLS 1.2; 1.3 has none) costs the server a full handshake per
+  // request of the client: refused, the connection is closed (Node only limits it to 3 in 10 min).
+  app.server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation())
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500
@@ -116,11 +129,18 @@ export function registerAdmission(app: { post: FastifyInstance['post'] }, admiss
   }
 }
 
-/** The plain-HTTP server for /metrics, /healthz and /readyz: kubelet probes present no client certificate. */
-export function buildMetricsServer(metrics: Metrics, readiness: Readiness) {
-  const app = Fastify({ logger: false })
-  app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()))
-  registerHealth(app, readiness)
+/**
+ * The plain-HTTP server for /metrics, /healthz and /readyz (kubelet probes present no client
+ * certificate): the same timeouts as the TLS port, so slow or silent connections are closed there too.
+ */
+export function buildMetricsServer(deps: Pick<ServerDeps, 'metrics' | 'readiness'>) {
+  // connectionTimeout: Node's request checks start at a request's first byte, so a plain connection
+  // that sends nothing is held forever without a socket timeout (the TLS port has its handshake timeout).
+  const app = Fastify({ logger: false, http: HTTP_TIMEOUTS, ...SERVER_TIMEOUTS, connectionTimeout: REQUEST_TIMEOUT_MS, forceCloseConnections: 'idle' })
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  )
+  registerHealth(app, deps.readiness)
   return app
 }
 

@@ -9,8 +9,14 @@ import { start } from './start.js'
 export const SERVE_FLAGS = {
   config: { type: 'string', value: 'FILE', help: 'YAML configuration (keys in the README); flags override it' },
   port: { type: 'string', value: 'N', config: 'port', number: true, help: 'TLS port (default 8443)' },
-  address: { type: 'string', value: 'A', config: 'address', help: 'address to bind (default 0.0.0.0)' },
+  address: { type: 'string', value: 'A', config: 'address', help: 'address the TLS port binds (default 0.0.0.0)' },
   'metrics-port': { type: 'string', value: 'N', config: 'metricsPort', number: true, help: 'plain-HTTP metrics/probe port (default 9090)' },
+  'metrics-address': {
+    type: 'string',
+    value: 'A',
+    config: 'metricsAddress',
+    help: 'address the metrics port binds (default: in a pod, its IP from the\nPOD_IP environment variable; else --address)',
+  },
   'tls-cert': { type: 'string', value: 'FILE', config: 'tls.certFile', help: 'serving certificate (PEM), reloaded when the file changes' },
   'tls-key': { type: 'string', value: 'FILE', config: 'tls.keyFile', help: 'its private key (PEM)' },
   'cert-mode': {

@@ -1,14 +1,14 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { certificateInfo } from '../../certs/rotation.js'
 import type { CliIo } from '../../lib/cli.js'
-import { errorMessage } from '../../lib/errors.js'
+import { ConfigError, errorMessage } from '../../lib/errors.js'
 import { podRules } from '../admission/pod-rules.js'
 import type { ClusterConnection } from '../cluster/connection.js'
 import type { ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config } from '../config.js'
-import { runningInCluster } from '../config.js'
+import { metricsBindAddress, runningInCluster } from '../config.js'
 import { parseKubeVersion, type KubeVersion } from '../rules/version.js'
 import type { WebhookServer } from './app.js'
 import { buildMetricsServer, buildServer, registerAdmission } from './app.js'
@@ -92,16 +92,26 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
         : 'Pod injection is off: sidecar.injection is never',
     )
   }
-  const metricsApp = buildMetricsServer(metrics, readiness)
+  const metricsApp = buildMetricsServer({ metrics, readiness })
+  const metricsAddress = metricsBindAddress(config)
 
   serviceCache?.start()
-  await app.listen({ port: config.port, host: config.address })
-  // After listen: the first version read is followed by the mixed-protocol dry-run, which the
-  // apiserver may send through nlb-guard's own webhook (and fail, with failurePolicy Fail, if no one answers).
-  versionSource.start()
-  await metricsApp.listen({ port: config.metricsPort, host: config.address })
+  try {
+    await listenOn(app, config.port, config.address, '--port/--address (port/address)')
+    // After listen: the first version read is followed by the mixed-protocol dry-run, which the
+    // apiserver may send through nlb-guard's own webhook (and fail, with failurePolicy Fail, if no one answers).
+    versionSource.start()
+    await listenOn(metricsApp, config.metricsPort, metricsAddress, '--metrics-port/--metrics-address (metricsPort/metricsAddress)')
+  } catch (error: unknown) {
+    // Nothing may keep the process alive after a failed start: stop what was started, then report.
+    versionSource.stop()
+    await certificates.close()
+    await serviceCache?.stop()
+    await Promise.all([app.close(), metricsApp.close()])
+    throw error
+  }
   log.info(
-    { port: config.port, metricsPort: config.metricsPort, address: config.address, clientCertificates: tls.clientCa !== undefined },
+    { port: config.port, metricsPort: config.metricsPort, address: config.address, metricsAddress, clientCertificates: tls.clientCa !== undefined },
     'nlb-guard serving',
   )
 
@@ -123,6 +133,23 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
       })()
       return closing
     },
+  }
+}
+
+/** Listening errors a person can fix (a busy port, an address not on this host) as one line naming the flag. */
+const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is already in use (another process listens there)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not one of this host',
+}
+
+async function listenOn(server: { listen(options: { port: number; host: string }): Promise<string> }, port: number, host: string, flags: string): Promise<void> {
+  try {
+    await server.listen({ port, host })
+  } catch (error: unknown) {
+    const problem = LISTEN_PROBLEMS[(error as NodeJS.ErrnoException).code ?? '']
+    if (problem === undefined) throw error
+    throw new ConfigError(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${problem}; choose another with ${flags}`, { cause: error })
   }
 }
 
