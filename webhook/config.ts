@@ -66,8 +66,14 @@ export type SidecarConfig = ConformsTo<SidecarSettings, z.infer<typeof SidecarCo
 
 export const Config = z.strictObject({
   port: port.default(8443),
-  /** Address the webhook and metrics servers bind to. */
+  /** Address the webhook (TLS) server binds to. */
   address: z.string().min(1).default('0.0.0.0'),
+  /**
+   * Address the plain-HTTP metrics/probe server binds to. Unset: in a pod, the pod's IP (POD_IP from
+   * the downward API, as the manifests set it), where the kubelet probes and Prometheus scrape, and
+   * nothing else listens; elsewhere `address`. `127.0.0.1` keeps it local.
+   */
+  metricsAddress: z.string().min(1).optional(),
   /** Plain-HTTP port for /metrics, /healthz and /readyz (kubelet probes present no client certificate). */
   metricsPort: port.default(9090),
   tls: z
@@ -165,6 +171,14 @@ export async function loadConfig(file: string | undefined, flags: ConfigInput = 
   }
   const tls = { ...(fromFile['tls'] as object | undefined), ...flags.tls }
   return parseConfig({ ...fromFile, ...flags, tls }, file === undefined ? 'flags' : `config (${file} and flags)`)
+}
+
+/** Where the metrics server binds: metricsAddress, else the pod IP in a pod that was given one, else `address`. */
+export function metricsBindAddress(config: Pick<Config, 'address' | 'metricsAddress'>, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.metricsAddress !== undefined) return config.metricsAddress
+  const podIp = env['POD_IP']
+  if (runningInCluster(env) && podIp !== undefined && podIp !== '') return podIp
+  return config.address
 }
 
 /**
