@@ -1,5 +1,5 @@
 import type { CliIo, Command } from '../../lib/cli.js'
-import { UsageError } from '../../lib/cli.js'
+import { reportUsageError, UsageError } from '../../lib/args.js'
 import { ConfigError } from '../../lib/errors.js'
 
 /**
@@ -44,10 +44,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   try {
     return await (await command.load())(rest, io)
   } catch (error: unknown) {
-    if (error instanceof UsageError) {
-      io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
-      return 2
-    }
+    if (error instanceof UsageError) return reportUsageError(io.stderr, `nlb-guard ${name}`, error.message, error.usage)
     if (error instanceof ConfigError) {
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 1

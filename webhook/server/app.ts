@@ -73,7 +73,8 @@ export interface TlsMaterial {
 
 export interface ServerDeps {
   readonly tls: TlsMaterial
-  readonly admission: AdmissionDeps
+  /** The admission routes' deps; start() leaves it out and calls registerAdmission once the cluster sources exist. */
+  readonly admission?: AdmissionDeps | undefined
   readonly metrics: Metrics
   readonly readiness: Readiness
   /** pino options (`stream` lets tests capture the log), or false for none. */
@@ -131,14 +132,19 @@ export function buildServer(deps: ServerDeps) {
     return reply.code(500).send({ code: 500, message: 'internal error' })
   })
 
+  if (deps.admission !== undefined) registerAdmission(app, deps.admission, deps.metrics)
+  registerHealth(app, deps.readiness)
+  return app
+}
+
+/** POST /mutate and /validate: routes are added before the server listens. */
+export function registerAdmission(app: { post: FastifyInstance['post'] }, admission: AdmissionDeps, metrics: Metrics): void {
   for (const mode of ['mutate', 'validate'] as const) {
     app.post(`/${mode}`, async (request, reply) => {
-      const answer = handleReview(mode, request.body, request.log, deps)
+      const answer = handleReview(mode, request.body, request.log, admission, metrics)
       return reply.code(answer.status).send(answer.payload)
     })
   }
-  registerHealth(app, deps.readiness)
-  return app
 }
 
 /**
@@ -165,39 +171,45 @@ export function registerHealth(app: { get: FastifyInstance['get'] }, readiness: 
   })
 }
 
-function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger, deps: ServerDeps): { status: number; payload: unknown } {
+function handleReview(
+  mode: AdmissionMode,
+  body: unknown,
+  log: FastifyBaseLogger,
+  admission: AdmissionDeps,
+  metrics: Metrics,
+): { status: number; payload: unknown } {
   const started = process.hrtime.bigint()
   let decoded
   try {
     decoded = decodeReview(body)
   } catch (error: unknown) {
     if (!(error instanceof ReviewDecodeError)) throw error
-    deps.metrics.badRequests.inc({ reason: 'not-an-admission-review' })
+    metrics.badRequests.inc({ reason: 'not-an-admission-review' })
     log.warn({ reason: bounded(error.message), uid: boundedOptional(error.uid) }, 'bad request')
     if (error.uid !== undefined) {
       return { status: 200, payload: review(error.apiVersion ?? 'admission.k8s.io/v1', errored(error.uid, 400, error.message)) }
     }
     return { status: 400, payload: { code: 400, message: error.message } }
   }
-  const { request: admission } = decoded
-  const result = admit(admission, mode, deps.admission)
+  const { request } = decoded
+  const result = admit(request, mode, admission)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  const kind = kindLabel(admission.kind.kind)
-  deps.metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(admission.operation), result: result.outcome })
-  deps.metrics.duration.observe({ webhook: mode, kind }, seconds)
-  for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule })
+  const kind = kindLabel(request.kind.kind)
+  metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(request.operation), result: result.outcome })
+  metrics.duration.observe({ webhook: mode, kind }, seconds)
+  for (const rule of result.rules) (result.outcome === 'denied' ? metrics.denials : metrics.mutations).inc({ rule })
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.
   log.info(
     {
-      uid: bounded(admission.uid),
+      uid: bounded(request.uid),
       webhook: mode,
       reviewVersion: decoded.apiVersion,
-      kind: bounded(admission.kind.kind),
-      namespace: boundedOptional(admission.namespace),
-      name: boundedOptional(admission.name),
-      operation: admission.operation,
-      dryRun: admission.dryRun ?? false,
+      kind: bounded(request.kind.kind),
+      namespace: boundedOptional(request.namespace),
+      name: boundedOptional(request.name),
+      operation: request.operation,
+      dryRun: request.dryRun ?? false,
       decision: result.outcome,
       rules: result.rules,
       durationMs: Math.round(seconds * 1e6) / 1e3,
