@@ -1,5 +1,5 @@
 import type { CliIo, Command } from '../../lib/cli.js'
-import { UsageError } from '../../lib/cli.js'
+import { reportUsageError, UsageError } from '../../lib/args.js'
 import { ConfigError } from '../../lib/errors.js'
 
 /**
@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   serve: { summary: 'run the admission webhook', load: async () => (await import('../server/serve.js')).serveCommand },
   fix: { summary: 'print manifests corrected by the rules', load: async () => (await import('../offline/command.js')).fixCommand },
   check: { summary: 'report what the rules would change or deny', load: async () => (await import('../offline/command.js')).checkCommand },
+  audit: { summary: 'report what the rules would change or deny in a live cluster', load: async () => (await import('../audit/command.js')).auditCommand },
   certs: { summary: 'generate or inject webhook certificates', load: async () => (await import('../../certs/command.js')).certsCommand },
 }
 
@@ -44,10 +45,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   try {
     return await (await command.load())(rest, io)
   } catch (error: unknown) {
-    if (error instanceof UsageError) {
-      io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
-      return 2
-    }
+    if (error instanceof UsageError) return reportUsageError(io.stderr, `nlb-guard ${name}`, error.message, error.usage)
     if (error instanceof ConfigError) {
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 1
