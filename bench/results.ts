@@ -1,6 +1,6 @@
+import type { SidecarFigures } from './sidecar.ts'
 import type { BurstsResult } from './load/bursts.ts'
 import type { PeerName } from './peers.ts'
-import type { PodCacheSummary } from './pod-cache.ts'
 
 /** bench/results.json. Times in milliseconds, memory in MiB (VmRSS, KiB / 1024), rates per second. */
 
@@ -87,6 +87,33 @@ export interface Results {
   }
   /** The Pod CREATE at the fixed rate against nlb-guard whose Service cache holds 10 or 10,000 Services. */
   readonly podCache: PodCacheSummary
-  readonly sidecar: { readonly rssMiB: number } | { readonly missing: string }
+  /** The health-check sidecar (bench/sidecar.ts); older results hold only the previous sidecar's `rssMiB`. */
+  readonly sidecar: SidecarFigures
   readonly targets: readonly TargetResult[]
+}
+
+/** One pod-cache round (bench/pod-cache.ts): one size, one fresh nlb-guard. */
+export interface PodCacheRound {
+  readonly services: number
+  readonly round: number
+  readonly cachedUdpServices: number
+  readonly answer: string
+  readonly p50: number
+  readonly p99: number
+  readonly errors: number
+}
+
+export interface PodCacheSize {
+  readonly p50: number
+  readonly p99: number
+  readonly cachedUdpServices: number
+  readonly answer: string
+  readonly errors: number
+}
+
+export interface PodCacheSummary {
+  readonly rounds: readonly PodCacheRound[]
+  readonly services10: PodCacheSize
+  readonly services10000: PodCacheSize
+  readonly p99Ratio: number
 }

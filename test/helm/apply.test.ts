@@ -155,7 +155,7 @@ t.test('the chart on a real kube-apiserver', async (t) => {
       t.equal(upgraded.webhooks[0]?.timeoutSeconds, 9, 'the new value is applied')
       t.equal(upgraded.webhooks[0]?.clientConfig.caBundle, injected, 'the injected caBundle survives the upgrade')
       const config = parseYaml((await getJson<K8sObject & { data: Record<string, string> }>(['configmap', 'nlb-guard-config', '-n', namespace])).data['config.yaml'] ?? '') as { sidecar: { image: string } }
-      t.equal(config.sidecar.image, 'ghcr.io/nlb-guard/nlb-guard:0.2.0', 'the sidecar image moves with image.tag')
+      t.equal(config.sidecar.image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.2.0', 'the sidecar image moves with image.tag')
 
       const uninstall = await helm(bin, ['uninstall', 'nlb-guard', '--namespace', namespace])
       t.equal(uninstall.code, 0, `${name} uninstall: ${uninstall.stderr}`)

@@ -73,7 +73,7 @@ t.test('the schema refuses bad values, naming the key', async (t) => {
     [['--set', 'webhook.timeoutSeconds.pods=31'], /timeoutSeconds/],
     [['--set', 'certificates.mode=vault'], /mode/],
     [['--set', 'config.logLevel=loud'], /logLevel/],
-    [['--set', 'config.sidecar.injection=sometimes'], /injection/],
+    [['--set', 'config.sidecar.injection=ip-targets'], /injection/],
     [['--set', 'config.certSyncSeconds=600'], /certSyncSeconds/],
     [['--set', 'tolerance=1'], /tolerance/],
     [['--set', 'config.portt=1'], /portt/],
@@ -196,12 +196,12 @@ t.test('the values reach the objects they name', async (t) => {
   }
   const config = configOf(objects)
   t.equal(config['logLevel'], 'debug')
-  t.match(config['sidecar'], { mode: 'http', image: 'registry.example/team/nlb-guard:9.9.9' }, 'the sidecar image follows image.repository and image.tag')
+  t.match(config['sidecar'], { mode: 'http', image: 'ghcr.io/nlb-guard/nlb-guard-healthcheck:9.9.9' }, 'the sidecar image follows image.tag')
 
   const own = configOf(await template(['--set', 'image.tag=9.9.9', '--set', 'sidecar.image.repository=registry.example/nlb-guard-healthcheck']))
   t.match(own['sidecar'], { image: 'registry.example/nlb-guard-healthcheck:9.9.9' }, 'a sidecar image of its own keeps the main tag')
   const pinned = configOf(await template(['--set', 'image.tag=9.9.9', '--set', 'sidecar.image.tag=1.0.0']))
-  t.match(pinned['sidecar'], { image: 'ghcr.io/nlb-guard/nlb-guard:1.0.0' })
+  t.match(pinned['sidecar'], { image: 'ghcr.io/nlb-guard/nlb-guard-healthcheck:1.0.0' })
 
   const rolled = only<Deployment>(await template(['--set', 'config.logLevel=warn']), 'Deployment').spec.template.metadata.annotations['checksum/config']
   t.not(rolled, deployment.spec.template.metadata.annotations['checksum/config'], 'a config change changes the pod template, so the pods roll')
@@ -217,7 +217,7 @@ t.test("the ConfigMap is nlb-guard's config: every key, defaults except what the
     serviceName: 'nlb-guard',
     webhookConfigurationName: 'nlb-guard',
     excludedNamespaces: ['kube-system', 'platform'],
-    sidecar: { image: 'ghcr.io/nlb-guard/nlb-guard:0.1.0' },
+    sidecar: { image: 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0' },
   }), 'nlb-guard loads it; everything else is the default')
   const values = await readFile(join(CHART, 'values.yaml'), 'utf8')
   const configBlock = values.slice(values.indexOf('\nconfig:'))

@@ -128,7 +128,7 @@ for (const overlay of OVERLAYS) {
       t.same(args, ['serve', '--config=/etc/nlb-guard/config.yaml'], 'no flag beside the file: one place for every setting')
       t.ok(configMount, `${configFile} is on a mounted volume`)
       t.match(config, { namespace: NAMESPACE, serviceName: 'nlb-guard', webhookConfigurationName: 'nlb-guard', excludedNamespaces: ['kube-system', NAMESPACE] })
-      t.equal(config.sidecar.image, main.image, 'the sidecar image is the Deployment image (one place: image.* of the chart)')
+      t.equal(config.sidecar.image.split(':').at(-1), main.image.split(':').at(-1), 'the sidecar image has the Deployment image\'s tag (one place: image.tag of the chart)')
     })
 
     t.test('ports, probes and Service agree with the config', async (t) => {
@@ -219,6 +219,11 @@ for (const overlay of OVERLAYS) {
       }
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }], 'Services: list and watch, for the informer')
       t.notOk(rules('ClusterRole').some((r) => r.resources.includes('secrets')), 'no Secret cluster-wide')
+      // The mixed-protocol probe's dry-run create is authorized as a create; in every certificate mode.
+      t.same(rules('Role').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['create'] }], 'Services: create in its own namespace only, for the dry-run probe')
+      const probeRole = all<K8sObject & { rules: PolicyRule[] }>(objects, 'Role').find((r) => r.rules.some((rule) => rule.resources.includes('services')))
+      const probeBinding = all<K8sObject & { roleRef: { kind: string; name: string } }>(objects, 'RoleBinding').find((b) => b.roleRef.kind === 'Role' && b.roleRef.name === probeRole?.metadata.name)
+      t.ok(probeBinding, 'and a RoleBinding grants it')
       for (const binding of [...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'ClusterRoleBinding'), ...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'RoleBinding')]) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: NAMESPACE }], `${binding.kind} ${binding.metadata.name} binds nlb-guard's ServiceAccount`)
       }

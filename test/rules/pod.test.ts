@@ -4,16 +4,18 @@ import { SidecarConfig } from '../../webhook/config.js'
 import type { Pod, Service } from '../../webhook/k8s/objects.js'
 import type { JsonPatchOp } from '../../webhook/rules/decision.js'
 import { warningsOf } from '../../webhook/rules/decision.js'
-import { mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarContainer } from '../../webhook/rules/pod.js'
+import { indexPodPorts, mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarContainer } from '../../webhook/rules/pod.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
 import { slimService } from '../../webhook/cluster/services.js'
 
-const sidecar = SidecarConfig.parse({ image: 'example/nlb-guard:test' })
+// The mechanics of injection, under `injection: always`; where `auto` injects is tested below.
+const sidecar = SidecarConfig.parse({ image: 'example/nlb-guard:test', injection: 'always' })
+const auto = SidecarConfig.parse({ image: 'example/nlb-guard:test' })
 
-function svc(name: string, selector: Record<string, string>, ports: Array<{ port: number; protocol?: string; targetPort?: number | string }>, extra: { annotations?: Record<string, string>; lbClass?: string; type?: string; namespace?: string } = {}): Service {
+function svc(name: string, selector: Record<string, string>, ports: Array<{ name?: string; port: number; protocol?: string; targetPort?: number | string }>, extra: { annotations?: Record<string, string>; lbClass?: string; type?: string; namespace?: string; local?: boolean } = {}): Service {
   return {
     metadata: { name, namespace: extra.namespace ?? 'demo', ...(extra.annotations ? { annotations: extra.annotations } : {}) },
-    spec: { type: extra.type ?? 'LoadBalancer', selector, ports, ...(extra.lbClass ? { loadBalancerClass: extra.lbClass } : {}) },
+    spec: { type: extra.type ?? 'LoadBalancer', selector, ports, ...(extra.lbClass ? { loadBalancerClass: extra.lbClass } : {}), ...(extra.local ? { externalTrafficPolicy: 'Local' } : {}) },
   } as Service
 }
 
@@ -35,8 +37,8 @@ function run(p: Pod, services: Service[], version = '1.30.0', config = sidecar) 
   return mutatePod({ pod: p, basePath: '', subject: 'Pod demo/p', services, version: parseKubeVersion(version), sidecar: config })
 }
 
-function native(ports: number[]) {
-  return sidecarContainer(ports, sidecar, true)
+function native(ports: number[], config = sidecar) {
+  return sidecarContainer(ports, config, true)
 }
 
 interface Case {
@@ -58,7 +60,7 @@ const cases: Case[] = [
       { op: 'add', path: '/spec/initContainers', value: [native([5060, 10000])] },
       { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': '5060,10000' } },
     ],
-    warnings: [/added native sidecar .*nlb-guard-healthcheck answering TCP on ports 5060, 10000 .*Services demo\/rtp, demo\/sip/],
+    warnings: [/added native sidecar .*nlb-guard-healthcheck answering TCP on ports 5060, 10000 .*Services demo\/rtp \(injection: always\), demo\/sip \(injection: always\)/],
   },
   {
     name: 'Kubernetes 1.28: a regular container appended',
@@ -113,19 +115,114 @@ const cases: Case[] = [
   { name: 'TCP-only and non-LoadBalancer Services: nothing', pod: pod(), services: [svc('web', { app: 'sip' }, [{ port: 443 }]), svc('cip', { app: 'sip' }, [{ port: 53, protocol: 'UDP' }], { type: 'ClusterIP' })], ops: [] },
   { name: 'a Service of an unknown load balancer class: nothing', pod: pod(), services: [svc('x', { app: 'sip' }, [{ port: 53, protocol: 'UDP' }], { lbClass: 'example.com/lb' })], ops: [] },
   { name: 'policy never', pod: pod(), services: [sip], config: { ...sidecar, injection: 'never' }, ops: [] },
-  { name: 'policy ip-targets skips instance targets', pod: pod(), services: [sip], config: { ...sidecar, injection: 'ip-targets' }, ops: [] },
-  {
-    name: 'policy ip-targets injects for nlb-target-type ip',
-    pod: pod(),
-    services: [svc('sip', { app: 'sip' }, [{ port: 5060, protocol: 'UDP' }], { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } })],
-    config: { ...sidecar, injection: 'ip-targets' },
-    ops: [
-      { op: 'add', path: '/spec/initContainers', value: [native([5060])] },
-      { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': '5060' } },
-    ],
-    warnings: [/native sidecar/],
-  },
 ]
+
+// injection: auto (the default): a sidecar only where the NLB's health check reaches the pod's own port.
+const TARGET_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'
+const LB_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
+const HC_PORT = 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port'
+const udp5060 = [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip' }]
+const injected = (ports: number[], config = auto) => [
+  { op: 'add', path: '/spec/initContainers', value: [native(ports, config)] },
+  { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': ports.join(',') } },
+] as JsonPatchOp[]
+const http = SidecarConfig.parse({ image: 'example/nlb-guard:test', mode: 'http' })
+cases.push(
+  {
+    name: 'auto, IP targets (nlb-target-type: ip): the NLB probes the pod, so a sidecar, and the warning says why',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/added native sidecar .* for Service demo\/sip \(IP targets: the NLB health-checks this pod's own UDP port over TCP\)/],
+  },
+  { name: 'auto, type nlb-ip (IP targets): a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [LB_TYPE]: 'nlb-ip' } })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  { name: 'auto, EKS Auto Mode (IP targets by default): a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'eks.amazonaws.com/nlb' })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  {
+    name: 'auto, EKS Auto Mode told to use instance targets, Local: none, and the Pod is told why',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'eks.amazonaws.com/nlb', local: true, annotations: { [TARGET_TYPE]: 'instance' } })],
+    config: auto,
+    ops: [],
+    warnings: [/^Pod demo\/p: no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Local: the NLB health-checks kube-proxy's health-check node port over HTTP, which answers for the node, so a sidecar in the pod is never asked\.$/],
+  },
+  {
+    name: 'auto, instance targets (in-tree nlb) with Local: none, kube-proxy answers',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { local: true, annotations: { [LB_TYPE]: 'nlb' } })],
+    config: auto,
+    ops: [],
+    warnings: [/no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Local: .*kube-proxy/],
+  },
+  {
+    name: 'auto, instance targets with Cluster: none, a pod sidecar cannot help (S4)',
+    pod: pod(),
+    services: [sip],
+    config: auto,
+    ops: [],
+    warnings: [/no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Cluster: the NLB probes the Service's UDP NodePort over TCP/],
+  },
+  { name: 'auto, AWS Load Balancer Controller without a target type (instance): none', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'service.k8s.aws/nlb' })], config: auto, ops: [], warnings: [/instance targets/] },
+  { name: 'auto, IP targets, healthcheck-port: traffic-port: a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'traffic-port' } })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  {
+    name: 'auto, IP targets, healthcheck-port names one of two UDP target ports: a sidecar on that port only',
+    pod: pod({ ports: [{ name: 'sip', containerPort: 5060, protocol: 'UDP' }, { containerPort: 10000, protocol: 'UDP' }] }),
+    services: [svc('media', { app: 'sip' }, [{ port: 5060, protocol: 'UDP', targetPort: 'sip' }, { port: 10000, protocol: 'UDP' }], { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10000' } })],
+    config: auto,
+    ops: injected([10000]),
+    warnings: [/answering TCP on port 10000 .*Service demo\/media \(IP targets: the NLB health-checks port 10000 of this pod \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port\) over TCP\)/],
+  },
+  {
+    name: 'auto, IP targets, healthcheck-port elsewhere (the app\'s own check on 8080): honoured, no sidecar',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '8080' } })],
+    config: auto,
+    ops: [],
+    warnings: [/^Pod demo\/p: no health-check sidecar for Service demo\/sip: the NLB health-checks port 8080 \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port\), which is none of its UDP target ports on this pod: whatever listens on 8080 answers it\.$/],
+  },
+  {
+    name: 'auto, healthcheck-port names a Service port with a numeric targetPort: that port',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, [{ name: 'sip', port: 53, protocol: 'UDP', targetPort: 5060 }], { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'sip' } })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/port 5060 of this pod/],
+  },
+  {
+    name: 'auto, healthcheck-port names a port whose targetPort is a name: the controller refuses it, nlb-guard adds none',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'sip' } })],
+    config: auto,
+    ops: [],
+    warnings: [/healthcheck-port: "sip" names no Service port with a numeric targetPort/],
+  },
+  {
+    name: 'auto, http mode, healthcheck-port is the sidecar\'s HTTP port: an HTTP sidecar',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10254' } })],
+    config: http,
+    ops: injected([5060], http),
+    warnings: [/added native sidecar .*Service demo\/sip \(IP targets: the NLB health-checks port 10254 of this pod, where the sidecar answers HTTP\)/],
+  },
+  {
+    name: 'auto, http mode, the NLB probes the traffic port: none, and the warning says which annotation to set',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })],
+    config: http,
+    ops: [],
+    warnings: [/sidecar \(sidecar\.mode: http\) answers on port 10254: set service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port: "10254"/],
+  },
+  {
+    name: 'auto, one IP-target and one instance-target Service: a sidecar for the first, a reason for the second',
+    pod: pod({ ports: [{ name: 'sip', containerPort: 5060, protocol: 'UDP' }, { containerPort: 10000, protocol: 'UDP' }] }),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } }), svc('rtp', { app: 'sip' }, [{ port: 10000, protocol: 'UDP' }], { local: true })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/added native sidecar .*port 5060 .*Service demo\/sip \(IP targets/, /no health-check sidecar for Service demo\/rtp: instance targets with externalTrafficPolicy: Local/],
+  },
+  { name: 'always keeps injecting behind instance targets', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { local: true })], config: sidecar, ops: injected([5060], sidecar), warnings: [/injection: always/] },
+  { name: 'never: nothing, and no reason either', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })], config: { ...auto, injection: 'never' }, ops: [] },
+)
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
@@ -150,21 +247,24 @@ t.test('the sidecar passes the restricted Pod Security Standard and is small', a
     runAsNonRoot: true,
     seccompProfile: { type: 'RuntimeDefault' },
   })
-  t.same(container.resources.limits, { cpu: '50m', memory: '64Mi' })
+  t.same(container.resources, { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '20m', memory: '32Mi' } }, 'from the bench: 2.1 MiB resident, room for the runtime\'s start')
   t.equal(container.restartPolicy, 'Always')
-  t.same(container.args, ['healthcheck', '--port', '53', '--mode', 'tcp', '--interval-ms', '1000'])
+  t.equal((native([53]) as { image: string }).image, 'example/nlb-guard:test')
+  t.equal(SidecarConfig.parse({}).image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0', 'the sidecar image by default')
+  t.same(container.args, ['--port', '53', '--mode', 'tcp', '--interval-ms', '1000'], "the binary's own flags: it is the image's entry point")
+  t.same((container as unknown as { env: unknown }).env, [{ name: 'GOMAXPROCS', value: '1' }, { name: 'GOGC', value: '50' }, { name: 'GOMEMLIMIT', value: '6MiB' }])
   const http = sidecarContainer([53, 54], { ...sidecar, mode: 'http', httpPort: 10254 }, false) as { args: string[]; ports: unknown[] }
-  t.same(http.args, ['healthcheck', '--port', '53', '--port', '54', '--mode', 'http', '--http-port', '10254', '--interval-ms', '1000'])
+  t.same(http.args, ['--port', '53', '--port', '54', '--mode', 'http', '--http-port', '10254', '--interval-ms', '1000'])
   t.same(http.ports, [{ name: 'hc-http', containerPort: 10254, protocol: 'TCP' }])
 })
 
 t.test('targetPort resolution', async (t) => {
   const containers = [{ name: 'a', ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }, { name: 'web', containerPort: 80 }] }]
-  t.equal(resolveTargetPort(undefined, 53, containers), 53, 'absent → port')
-  t.equal(resolveTargetPort(5300, 53, containers), 5300, 'number')
-  t.equal(resolveTargetPort('5301', 53, containers), 5301, 'a number written as a string')
-  t.equal(resolveTargetPort('dns', 53, containers), 5353, 'a name → the UDP containerPort')
-  t.equal(resolveTargetPort('web', 53, containers), undefined, 'a TCP port of that name does not count')
+  t.equal(resolveTargetPort(undefined, 53, indexPodPorts(containers)), 53, 'absent → port')
+  t.equal(resolveTargetPort(5300, 53, indexPodPorts(containers)), 5300, 'number')
+  t.equal(resolveTargetPort('5301', 53, indexPodPorts(containers)), 5301, 'a number written as a string')
+  t.equal(resolveTargetPort('dns', 53, indexPodPorts(containers)), 5353, 'a name → the UDP containerPort')
+  t.equal(resolveTargetPort('web', 53, indexPodPorts(containers)), undefined, 'a TCP port of that name does not count')
 })
 
 t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
@@ -182,4 +282,58 @@ t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
       spec: { type: 'LoadBalancer', selector: { app: 'a' }, ports: [{ port: 53, protocol: 'UDP', targetPort: 'dns' }] },
     },
   )
+  t.match(
+    slimService({
+      metadata: { name: 'a', annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } },
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] },
+    }),
+    { metadata: { annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } }, spec: { externalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } },
+    'what decides where the NLB health-checks is kept: the traffic policy, the health-check port and the port names it may use',
+  )
+})
+
+/**
+ * The issue's shape: one pod with 5,000 containers × 2 ports against a cached Service with 10,000 UDP
+ * ports. Work is counted, not timed: every read of a container's `ports` goes through a Proxy, and a
+ * rule that looked at every container for every Service port (10,000 × 5,000) would read them tens
+ * of millions of times; past a million reads the counter throws.
+ */
+function largePod(count: { reads: number }): Pod {
+  const counted = <T extends object>(container: T): T =>
+    new Proxy(container, {
+      get(target, key, receiver) {
+        if (key === 'ports' && ++count.reads > 1_000_000) throw new Error(`over a million reads of container ports: the rule is quadratic`)
+        return Reflect.get(target, key, receiver) as unknown
+      },
+    })
+  const containers = Array.from({ length: 5000 }, (_, i) =>
+    counted({ name: `c${i}`, image: 'app', ports: [{ name: `t${i}`, containerPort: 20_000 + 2 * i, protocol: 'TCP' }, { name: `u${i}`, containerPort: 20_001 + 2 * i, protocol: 'UDP' }] }),
+  )
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', namespace: 'demo', labels: { app: 'big' } }, spec: { containers } } as Pod
+}
+
+t.test('the Pod rule reads each container once, whatever the Service (5,000 containers × 2 ports vs 10,000 UDP ports)', async (t) => {
+  // Half the Service's ports target the pod's TCP ports (served already), half name no UDP port.
+  const ports = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? { port: 1 + i, protocol: 'UDP', targetPort: 20_000 + 2 * ((i / 2) % 5000) } : { port: 1 + i, protocol: 'UDP', targetPort: `missing-${i}` }))
+  const count = { reads: 0 }
+  const decision = run(largePod(count), [svc('wide', { app: 'big' }, ports)])
+  t.ok(count.reads <= 5000, `${count.reads} reads of container ports for 5,000 containers`)
+  t.same(decision.allowed && decision.ops, [], 'every numeric target is served by TCP already: nothing added')
+  const warnings = warningsOf(decision)
+  t.equal(warnings.length, 1, 'the 5,000 unresolvable names make one warning')
+  t.match(warnings[0], /port 2\/UDP targets "missing-1", .* and 4990 more, names that name no UDP containerPort/)
+  t.ok((warnings[0] ?? '').length < 1000, `that warning is ${(warnings[0] ?? '').length} characters`)
+})
+
+t.test(`past ${64} health-check ports the pod is admitted unchanged with a warning, and the rule stops looking`, async (t) => {
+  // The issue's Service: 10,000 UDP ports, none served by the pod.
+  const ports = Array.from({ length: 10_000 }, (_, i) => ({ port: 30_000 + i, protocol: 'UDP' }))
+  const count = { reads: 0 }
+  const decision = run(largePod(count), [svc('wide', { app: 'big' }, ports)])
+  t.ok(count.reads <= 5000, `${count.reads} reads of container ports`)
+  t.same(decision.allowed && decision.ops, [], 'no sidecar')
+  t.match(warningsOf(decision), [/target more than 64 of its ports without a TCP listener.*added none.*nlb-guard\.io\/inject: "false"/])
+  const limit = Array.from({ length: 64 }, (_, i) => ({ port: 30_000 + i, protocol: 'UDP' }))
+  const fits = run(largePod({ reads: 0 }), [svc('wide', { app: 'big' }, limit)])
+  t.equal(fits.allowed && fits.ops.length, 2, 'exactly 64 ports still get their sidecar')
 })

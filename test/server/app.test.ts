@@ -5,7 +5,7 @@ import { parseKubeVersion, type KubeVersion } from '../../webhook/rules/version.
 import { BODY_LIMIT, buildServer } from '../../webhook/server/app.js'
 import { createMetrics } from '../../webhook/server/metrics.js'
 import { Readiness } from '../../webhook/server/readiness.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 
 const { serving } = selfSignedForLocalhost(new Date())
 
@@ -189,7 +189,7 @@ t.test('Pods: the rule reads only the request namespace from the lookup, and pat
     servicesIn: (namespace: string) => {
       asked.push(namespace)
       return namespace === 'voip'
-        ? [{ metadata: { name: 'sip', namespace: 'voip' }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }]
+        ? [{ metadata: { name: 'sip', namespace: 'voip', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }]
         : []
     },
   }

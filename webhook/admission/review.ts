@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isRecord } from '../../lib/record.js'
 
 /**
  * AdmissionReview as the kube-apiserver sends it. Clusters before 1.16 speak only v1beta1; the two
@@ -61,8 +62,4 @@ export function decodeReview(body: unknown): AdmissionReview {
   throw new ReviewDecodeError(`not an AdmissionReview: ${where}: ${issue?.message ?? 'invalid'}`, uid, apiVersion, {
     cause: result.error,
   })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,17 +1,28 @@
-import { portProtocol, type Service, type ServicePort } from '../k8s/objects.js'
+import { annotationsOf, isLoadBalancer, objectName, portProtocol, type Service, type ServicePort } from '../k8s/objects.js'
 import * as A from './annotations.js'
 import { bounded } from '../text/bounded.js'
 import { crossZoneAttribute, parseGoBool, withCrossZoneAttribute } from './attributes.js'
+import { loadBalancerController, type LoadBalancerController } from './controller.js'
 import type { Allowed, Change, Decision, Denied, RuleId } from './decision.js'
 import { NO_CHANGE } from './decision.js'
 import { setAnnotations } from './patch.js'
 import { atLeast, type KubeVersion } from './version.js'
 
 /**
- * How nlb-guard should assume the cluster's MixedProtocolLBService feature gate is set. `auto` means
- * the Kubernetes default for the cluster's version: off before 1.24, on from 1.24, GA (always on) from 1.26.
+ * The configuration's word on the cluster's MixedProtocolLBService feature gate: `enabled` or
+ * `disabled` force it; `auto` leaves it to the cluster (nlb-guard's dry-run probe, else the version).
  */
-export type MixedProtocolGate = 'auto' | 'enabled' | 'disabled'
+export type MixedProtocolGateSetting = 'auto' | 'enabled' | 'disabled'
+
+/**
+ * What the rules know of the cluster's MixedProtocolLBService feature gate, strongest source first:
+ * - `enabled` / `disabled`: forced by configuration;
+ * - `accepted` / `refused`: the apiserver's own answer to a dry-run create of a mixed-protocol
+ *   LoadBalancer Service (webhook/cluster/mixed-protocol.ts);
+ * - `auto`: nothing better known: the Kubernetes default for the cluster's version (off before 1.24,
+ *   on from 1.24, GA and always on from 1.26).
+ */
+export type MixedProtocolGate = MixedProtocolGateSetting | 'accepted' | 'refused'
 
 export interface ServiceRuleInput {
   readonly operation: 'CREATE' | 'UPDATE'
@@ -33,21 +44,16 @@ export interface ServiceRuleInput {
 /** Longest caller-written value quoted in a message: enough to recognise it, never megabytes. */
 const MAX_QUOTED = 120
 
-/** Which controller builds the load balancer: it decides which annotations are read. */
-export type LoadBalancerController = 'in-tree' | 'aws-load-balancer-controller' | 'eks-auto-mode' | 'other'
-
-export function loadBalancerController(service: Service, type = annotationsOf(service)[A.AWS_LB_TYPE]): LoadBalancerController {
-  const lbClass = service.spec?.loadBalancerClass
-  if (lbClass == null || lbClass === '') {
-    return type !== undefined && A.LBC_TYPES.has(type) ? 'aws-load-balancer-controller' : 'in-tree'
-  }
-  if (lbClass === A.LBC_CLASS) return 'aws-load-balancer-controller'
-  if (lbClass === A.EKS_AUTO_CLASS) return 'eks-auto-mode'
-  return 'other'
-}
+/**
+ * The Service rules S1–S4 (DESIGN §4) for CREATE and UPDATE of a v1 Service, in the order they run.
+ * Each sees the annotations as the rules before it left them (S2's restored or added type decides
+ * which controller S3 and S4 write for).
+ */
+export const SERVICE_RULES: readonly ServiceRule[] = [mixedProtocols, loadBalancerType, crossZone, healthCheckHints]
 
 /**
- * The Service rules S1–S4 (DESIGN §4) for CREATE and UPDATE of a v1 Service.
+ * Runs SERVICE_RULES in order and stops at the first denial, as controller-runtime's
+ * MultiMutatingHandler does; otherwise one patch sets every annotation the rules asked for.
  *
  * On UPDATE a problem that the stored LoadBalancer Service already had is reported, not denied: the
  * apiserver ratchets its own validation the same way, and denying would block unrelated updates (a
@@ -60,125 +66,168 @@ export function mutateService(input: ServiceRuleInput): Decision {
   // Only a stored LoadBalancer Service has a load balancer in AWS that a change could orphan.
   const live = input.operation === 'UPDATE' && input.oldObject != null && isLoadBalancer(input.oldObject) ? input.oldObject : undefined
   const subject = describeService(service, input.namespace)
-  const annotations = annotationsOf(service)
-  const ports = service.spec?.ports ?? []
   const updates = new Map<string, string>()
   const changes: Change[] = []
   const hints: string[] = []
-
-  const ratchet = (rule: RuleId, problem: (s: Service) => string | null): Denied | null => {
-    const message = problem(service)
-    if (message === null) return null
-    if (live !== undefined && problem(live) !== null) {
-      hints.push(`${message} (This was already so before this update, so nlb-guard allows it.)`)
-      return null
-    }
-    return { allowed: false, rule, message, hints }
+  for (const rule of SERVICE_RULES) {
+    const annotations = { ...annotationsOf(service), ...Object.fromEntries(updates) }
+    const outcome = rule({ input, service, live, subject, annotations, ports: service.spec?.ports ?? [] })
+    if (!outcome.allowed) return { ...outcome, hints: [...hints, ...outcome.hints] }
+    for (const [key, value] of outcome.updates) updates.set(key, value)
+    changes.push(...outcome.changes)
+    hints.push(...outcome.hints)
   }
-
-  // S1: mixed protocols.
-  const mixedDenial =
-    ratchet('S1', (s) => clusterMixedProtocolProblem(s, subject, input.cluster)) ??
-    (input.policy.unbuildableMixedProtocol === 'deny' ? ratchet('S1', (s) => unbuildableMixedProtocolProblem(s, subject)) : null)
-  if (mixedDenial) return mixedDenial
-  if (input.policy.unbuildableMixedProtocol === 'warn') {
-    const problem = unbuildableMixedProtocolProblem(service, subject)
-    if (problem !== null) hints.push(problem)
-  }
-
-  // S2: UDP needs a Network Load Balancer; a live load balancer's type never changes by accident.
-  const lbClass = service.spec?.loadBalancerClass
-  let type = annotations[A.AWS_LB_TYPE]
-  if (lbClass == null || lbClass === '') {
-    const typeChangeAllowed = annotations[A.ALLOW_LB_TYPE_CHANGE] === 'true'
-    const liveType = live === undefined ? undefined : annotationsOf(live)[A.AWS_LB_TYPE]
-    if (live !== undefined && !typeChangeAllowed) {
-      if (liveType !== undefined && type === undefined) {
-        type = liveType
-        updates.set(A.AWS_LB_TYPE, liveType)
-        changes.push({
-          rule: 'S2',
-          required: true,
-          message:
-            `restored annotation ${A.AWS_LB_TYPE}: "${liveType}" that this update dropped: without it the cloud provider ` +
-            `would replace the running load balancer and leave the old one orphaned in AWS. Set ` +
-            `${A.ALLOW_LB_TYPE_CHANGE}: "true" to change the type on purpose.`,
-        })
-      } else if (type !== liveType) {
-        return { allowed: false, rule: 'S2', message: typeChangeMessage(subject, liveType, type), hints }
-      }
-    }
-    const udp = ports.filter((p) => portProtocol(p) === 'UDP')
-    if (udp.length > 0) {
-      if (type === undefined && live !== undefined && !typeChangeAllowed) {
-        const denial = ratchet('S2', (s) => (hasUdp(s) ? udpOnLiveClassicMessage(subject, udp) : null))
-        if (denial) return denial
-      } else if (type === undefined) {
-        type = 'nlb'
-        updates.set(A.AWS_LB_TYPE, type)
-        changes.push({
-          rule: 'S2',
-          required: true,
-          message:
-            `added annotation ${A.AWS_LB_TYPE}: "nlb": the Service has UDP ports (${listPorts(udp)}) and the default ` +
-            `Classic ELB cannot carry UDP, so no load balancer would ever be built.`,
-        })
-      } else if (!A.NLB_TYPES.has(type)) {
-        const value = type
-        const denial = ratchet('S2', (s) =>
-          // The object's type may be one restored above, which its own annotations still lack.
-          hasUdp(s) && (s === service || annotationsOf(s)[A.AWS_LB_TYPE] === value) ? classicWithUdpMessage(subject, value, udp) : null,
-        )
-        if (denial) return denial
-      }
-    }
-  }
-
-  // S3: cross-zone load balancing when only nodes with a ready pod pass the health check.
-  const controller = loadBalancerController(service, type)
-  if (service.spec?.externalTrafficPolicy === 'Local' && controller !== 'other') {
-    const singleZoneAllowed = annotations[A.ALLOW_SINGLE_ZONE] === 'true'
-    const denial =
-      ratchet('S3', (s) => crossZoneUnreadableProblem(s, subject)) ??
-      (singleZoneAllowed ? null : ratchet('S3', (s) => crossZoneOffProblem(s, subject)))
-    if (denial) return denial
-    if (!crossZoneSettings(service, controller).some((s) => s.state === 'off' || s.state === 'unreadable')) {
-      const update = crossZoneUpdate(controller, annotations)
-      if (update) {
-        updates.set(update.key, update.value)
-        changes.push({
-          rule: 'S3',
-          required: false,
-          message:
-            `set annotation ${update.key}: "${update.value}": with externalTrafficPolicy: Local only nodes with a ready ` +
-            `pod pass the load balancer's health check, and without cross-zone load balancing its addresses in zones ` +
-            `with no such node stay silent (the Service "works sometimes").`,
-        })
-      }
-    }
-  }
-
-  // S4: hints only.
-  if (controller !== 'other') {
-    const udp = ports.filter((p) => portProtocol(p) === 'UDP')
-    const ipTargets = type === 'nlb-ip' || annotations[A.AWS_NLB_TARGET_TYPE] === 'ip'
-    if (udp.length > 0 && !ipTargets && (service.spec?.externalTrafficPolicy ?? 'Cluster') === 'Cluster') {
-      hints.push(
-        `${subject}: UDP ports (${listPorts(udp)}) with instance targets and externalTrafficPolicy: Cluster have no ` +
-          `working health check: the NLB probes the UDP NodePort over TCP, where nothing answers. Set ` +
-          `externalTrafficPolicy: Local (the NLB then checks kube-proxy's health-check node port over HTTP), or use ` +
-          `IP targets (${A.AWS_NLB_TARGET_TYPE}: ip with the AWS Load Balancer Controller; nlb-guard adds a TCP ` +
-          `health-check sidecar to the pods).`,
-      )
-    }
-  }
-
   const allowed: Allowed = { allowed: true, ops: setAnnotations(service.metadata, updates), changes, hints }
   return allowed
 }
 
-export function isLoadBalancer(service: Service): boolean {
-  return service.spec?.type === 'LoadBalancer'
+/** What each Service rule sees. */
+export interface ServiceRuleContext {
+  readonly input: ServiceRuleInput
+  readonly service: Service
+  /** The stored object on UPDATE when it is a LoadBalancer Service: it has a load balancer in AWS. */
+  readonly live: Service | undefined
+  /** `Service <namespace>/<name>`, for messages. */
+  readonly subject: string
+  /** The Service's annotations with the updates of the rules before this one applied. */
+  readonly annotations: Readonly<Record<string, string>>
+  readonly ports: readonly ServicePort[]
+}
+
+/** One rule's answer: annotations to set, each explained by a change, and hints; or a denial. */
+export type ServiceRuleOutcome =
+  | Denied
+  | { readonly allowed: true; readonly updates: ReadonlyMap<string, string>; readonly changes: readonly Change[]; readonly hints: readonly string[] }
+
+export type ServiceRule = (context: ServiceRuleContext) => ServiceRuleOutcome
+
+function allowedWith(hints: readonly string[], updates: ReadonlyMap<string, string> = new Map(), changes: readonly Change[] = []): ServiceRuleOutcome {
+  return { allowed: true, updates, changes, hints }
+}
+
+/**
+ * Denies when `problem` finds one in the admitted Service, unless the stored Service had it too
+ * (then it becomes a hint). The denial carries this rule's hints so far.
+ */
+function ratchet(context: ServiceRuleContext, hints: string[], rule: RuleId, problem: (s: Service) => string | null): Denied | null {
+  const message = problem(context.service)
+  if (message === null) return null
+  if (context.live !== undefined && problem(context.live) !== null) {
+    hints.push(`${message} (This was already so before this update, so nlb-guard allows it.)`)
+    return null
+  }
+  return { allowed: false, rule, message, hints }
+}
+
+/** S1: more than one protocol on one LoadBalancer, which the cluster or the AWS controller may not build. */
+export function mixedProtocols(context: ServiceRuleContext): ServiceRuleOutcome {
+  const { input, service, subject } = context
+  const hints: string[] = []
+  const denial =
+    ratchet(context, hints, 'S1', (s) => clusterMixedProtocolProblem(s, subject, input.cluster)) ??
+    (input.policy.unbuildableMixedProtocol === 'deny' ? ratchet(context, hints, 'S1', (s) => unbuildableMixedProtocolProblem(s, subject)) : null)
+  if (denial) return denial
+  if (input.policy.unbuildableMixedProtocol === 'warn') {
+    const problem = unbuildableMixedProtocolProblem(service, subject)
+    if (problem !== null) hints.push(problem)
+  }
+  return allowedWith(hints)
+}
+
+/** S2: UDP needs a Network Load Balancer; a live load balancer's type never changes by accident. */
+export function loadBalancerType(context: ServiceRuleContext): ServiceRuleOutcome {
+  const { service, live, subject, annotations, ports } = context
+  const hints: string[] = []
+  const updates = new Map<string, string>()
+  const changes: Change[] = []
+  const lbClass = service.spec?.loadBalancerClass
+  // Another controller decides the type of a Service with a load balancer class.
+  if (lbClass != null && lbClass !== '') return allowedWith(hints)
+  let type = annotations[A.AWS_LB_TYPE]
+  const typeChangeAllowed = annotations[A.ALLOW_LB_TYPE_CHANGE] === 'true'
+  const liveType = live === undefined ? undefined : annotationsOf(live)[A.AWS_LB_TYPE]
+  if (live !== undefined && !typeChangeAllowed) {
+    if (liveType !== undefined && type === undefined) {
+      type = liveType
+      updates.set(A.AWS_LB_TYPE, liveType)
+      changes.push({
+        rule: 'S2',
+        required: true,
+        message:
+          `restored annotation ${A.AWS_LB_TYPE}: "${liveType}" that this update dropped: without it the cloud provider ` +
+          `would replace the running load balancer and leave the old one orphaned in AWS. Set ` +
+          `${A.ALLOW_LB_TYPE_CHANGE}: "true" to change the type on purpose.`,
+      })
+    } else if (type !== liveType) {
+      return { allowed: false, rule: 'S2', message: typeChangeMessage(subject, liveType, type), hints }
+    }
+  }
+  const udp = ports.filter((p) => portProtocol(p) === 'UDP')
+  if (udp.length > 0) {
+    if (type === undefined && live !== undefined && !typeChangeAllowed) {
+      const denial = ratchet(context, hints, 'S2', (s) => (hasUdp(s) ? udpOnLiveClassicMessage(subject, udp) : null))
+      if (denial) return denial
+    } else if (type === undefined) {
+      updates.set(A.AWS_LB_TYPE, 'nlb')
+      changes.push({
+        rule: 'S2',
+        required: true,
+        message:
+          `added annotation ${A.AWS_LB_TYPE}: "nlb": the Service has UDP ports (${listPorts(udp)}) and the default ` +
+          `Classic ELB cannot carry UDP, so no load balancer would ever be built.`,
+      })
+    } else if (!A.NLB_TYPES.has(type)) {
+      const value = type
+      const denial = ratchet(context, hints, 'S2', (s) =>
+        // The object's type may be one restored above, which its own annotations still lack.
+        hasUdp(s) && (s === service || annotationsOf(s)[A.AWS_LB_TYPE] === value) ? classicWithUdpMessage(subject, value, udp) : null,
+      )
+      if (denial) return denial
+    }
+  }
+  return allowedWith(hints, updates, changes)
+}
+
+/** S3: cross-zone load balancing when only nodes with a ready pod pass the health check. */
+export function crossZone(context: ServiceRuleContext): ServiceRuleOutcome {
+  const { service, subject, annotations } = context
+  const hints: string[] = []
+  const controller = loadBalancerController(service, annotations[A.AWS_LB_TYPE])
+  if (service.spec?.externalTrafficPolicy !== 'Local' || controller === 'other') return allowedWith(hints)
+  const singleZoneAllowed = annotations[A.ALLOW_SINGLE_ZONE] === 'true'
+  const denial =
+    ratchet(context, hints, 'S3', (s) => crossZoneUnreadableProblem(s, subject)) ??
+    (singleZoneAllowed ? null : ratchet(context, hints, 'S3', (s) => crossZoneOffProblem(s, subject)))
+  if (denial) return denial
+  if (crossZoneSettings(service, controller).some((s) => s.state === 'off' || s.state === 'unreadable')) return allowedWith(hints)
+  const update = crossZoneUpdate(controller, annotations)
+  if (update === null) return allowedWith(hints)
+  const change: Change = {
+    rule: 'S3',
+    required: false,
+    message:
+      `set annotation ${update.key}: "${update.value}": with externalTrafficPolicy: Local only nodes with a ready ` +
+      `pod pass the load balancer's health check, and without cross-zone load balancing its addresses in zones ` +
+      `with no such node stay silent (the Service "works sometimes").`,
+  }
+  return allowedWith(hints, new Map([[update.key, update.value]]), [change])
+}
+
+/** S4: hints only. UDP behind instance targets with externalTrafficPolicy: Cluster has no working health check. */
+export function healthCheckHints(context: ServiceRuleContext): ServiceRuleOutcome {
+  const { service, subject, annotations, ports } = context
+  const type = annotations[A.AWS_LB_TYPE]
+  if (loadBalancerController(service, type) === 'other') return allowedWith([])
+  const udp = ports.filter((p) => portProtocol(p) === 'UDP')
+  const ipTargets = type === 'nlb-ip' || annotations[A.AWS_NLB_TARGET_TYPE] === 'ip'
+  if (udp.length === 0 || ipTargets || (service.spec?.externalTrafficPolicy ?? 'Cluster') !== 'Cluster') return allowedWith([])
+  return allowedWith([
+    `${subject}: UDP ports (${listPorts(udp)}) with instance targets and externalTrafficPolicy: Cluster have no ` +
+      `working health check: the NLB probes the UDP NodePort over TCP, where nothing answers. Set ` +
+      `externalTrafficPolicy: Local (the NLB then checks kube-proxy's health-check node port over HTTP), or use ` +
+      `IP targets (${A.AWS_NLB_TARGET_TYPE}: ip with the AWS Load Balancer Controller; nlb-guard adds a TCP ` +
+      `health-check sidecar to the pods).`,
+  ])
 }
 
 function isIgnored(service: Service): boolean {
@@ -194,25 +243,17 @@ function hasUdp(service: Service): boolean {
   return (service.spec?.ports ?? []).some((p) => portProtocol(p) === 'UDP')
 }
 
-export function annotationsOf(object: { metadata?: { annotations?: Record<string, string> | null | undefined } | null | undefined }): Readonly<Record<string, string>> {
-  return object.metadata?.annotations ?? {}
-}
-
 /*
  * Messages quote what the caller wrote, before the apiserver has validated it: names, port names,
  * protocols, annotation values and port lists are bounded here so a denial for 10,000 ports is a
  * few hundred characters and still ends with the fix.
  */
 
-/** Longest name quoted (a Kubernetes object name is at most 253 characters, a Service's 63). */
-const MAX_NAME = 253
 /** Ports named in a message; the rest are counted. */
 const MAX_LISTED_PORTS = 10
 
 function describeService(service: Service, requestNamespace: string | undefined): string {
-  const namespace = service.metadata?.namespace ?? requestNamespace
-  const name = bounded(service.metadata?.name ?? `${service.metadata?.generateName ?? ''}*`, MAX_NAME)
-  return namespace ? `Service ${bounded(namespace, MAX_NAME)}/${name}` : `Service ${name}`
+  return `Service ${objectName(service.metadata, service.metadata?.namespace ?? requestNamespace)}`
 }
 
 /** At most MAX_LISTED_PORTS items, then how many more. */
@@ -239,12 +280,17 @@ function protocolsOf(service: Service): string[] {
 
 /** Why this cluster cannot create a mixed-protocol LoadBalancer Service, or null when it can. */
 export function mixedProtocolUnsupportedReason(version: KubeVersion, gate: MixedProtocolGate): string | null {
+  // The apiserver's own answer outranks the table: it is this cluster's validation, flags included.
+  if (gate === 'accepted') return null
   // Sources: KEP-1435; apiserver ValidateService before 1.20; feature gate MixedProtocolLBService
   // alpha (off) 1.20–1.23, beta (on) 1.24–1.25, GA and locked on from 1.26.
-  if (atLeast(version, 1, 26)) return null
   if (!atLeast(version, 1, 20)) {
     return 'mixed-protocol LoadBalancer Services need Kubernetes 1.26 or later (1.20–1.25 with the MixedProtocolLBService feature gate on)'
   }
+  if (gate === 'refused') {
+    return 'the MixedProtocolLBService feature gate is off on this cluster (its apiserver refused a dry-run of such a Service)'
+  }
+  if (atLeast(version, 1, 26)) return null
   if (atLeast(version, 1, 24)) {
     return gate === 'disabled' ? 'the MixedProtocolLBService feature gate is off on this cluster (nlb-guard config mixedProtocolLBService: disabled)' : null
   }
@@ -268,8 +314,11 @@ function clusterMixedProtocolProblem(service: Service, subject: string, cluster:
   )
 }
 
-/** A mixed-protocol Service the cluster accepts but the AWS controller in charge cannot build. */
-function unbuildableMixedProtocolProblem(service: Service, subject: string): string | null {
+/**
+ * A mixed-protocol Service the cluster accepts but the AWS controller in charge cannot build (it
+ * stays pending), or null. Exported for the offline commands, which treat it as a finding.
+ */
+export function unbuildableMixedProtocolProblem(service: Service, subject: string): string | null {
   const protocols = protocolsOf(service)
   if (protocols.length < 2) return null
   const controller = loadBalancerController(service)

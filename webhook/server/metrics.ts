@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ADMISSION_OPERATIONS } from '../admission/review.js'
-import { POD_TEMPLATE_PATHS } from '../rules/pod.js'
+import { WORKLOAD_KINDS } from '../rules/pod.js'
 
 /*
  * Every label value comes from a closed set: a Prometheus series lives as long as the process, so a
@@ -9,7 +9,7 @@ import { POD_TEMPLATE_PATHS } from '../rules/pod.js'
  */
 
 /** The kinds nlb-guard has rules for: Services, Pods and the workloads whose pod templates it can mutate. */
-export const KIND_LABELS: ReadonlySet<string> = new Set(['Service', ...Object.keys(POD_TEMPLATE_PATHS)])
+export const KIND_LABELS: ReadonlySet<string> = new Set(['Service', ...WORKLOAD_KINDS.map((w) => w.kind)])
 export const OTHER = 'other'
 
 export function kindLabel(kind: string): string {
@@ -149,6 +149,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; version?: str
     serviceCacheSynced: new Gauge({
       name: 'nlb_guard_service_cache_synced',
       help: '1 once the Service informer has listed (or when Pod injection is off and no cache is kept), 0 before.',
+      registers,
+    }),
+    mixedProtocolCapability: new Gauge({
+      name: 'nlb_guard_mixed_protocol_capability',
+      help: 'Whether the rules take the cluster to accept mixed-protocol LoadBalancer Services (1) or not (0), by where that comes from: source="config" (mixedProtocolLBService), "probe" (the apiserver answered a dry-run), "version-table" (the probe could not run). One series at a time.',
+      labelNames: ['source'] as const,
       registers,
     }),
     clusterVersion: new Gauge({
