@@ -250,6 +250,8 @@ t.test('another release name names every object, and cluster-scoped grants follo
 
 t.test('certificate modes', async (t) => {
   t.test('bootstrap: grants for its Secret and caBundle, nothing mounted', async (t) => {
+    // Every mode: the mixed-protocol probe's dry-run create, in the release namespace only.
+    t.match(only(await template(), 'Role', 'nlb-guard-mixed-protocol-probe'), { rules: [{ apiGroups: [''], resources: ['services'], verbs: ['create'] }] })
     const objects = await template()
     t.ok(objects.some((o) => o.kind === 'Role' && o.metadata.name === 'nlb-guard-tls'))
     t.ok(objects.some((o) => o.kind === 'ClusterRole' && o.metadata.name === 'nlb-guard-webhook-ca'))
@@ -258,7 +260,7 @@ t.test('certificate modes', async (t) => {
   })
   t.test('cert-manager: Certificates, cainjector, the Secret mounted, no bootstrap grants', async (t) => {
     const objects = await template(['--set', 'certificates.mode=cert-manager'])
-    t.notOk(objects.some((o) => o.kind === 'Role' || o.metadata.name === 'nlb-guard-webhook-ca'))
+    t.notOk(objects.some((o) => o.metadata.name === 'nlb-guard-tls' || o.metadata.name === 'nlb-guard-webhook-ca'), 'no grant on Secrets or webhook configurations')
     const serving = only(objects, 'Certificate', 'nlb-guard-serving') as K8sObject & { spec: { secretName: string; dnsNames: string[] } }
     t.same(serving.spec.dnsNames, ['nlb-guard.nlb-guard-system.svc', 'nlb-guard.nlb-guard-system.svc.cluster.local'])
     const tls = podSpec(objects).volumes.find((v) => v.name === 'tls')
@@ -272,7 +274,7 @@ t.test('certificate modes', async (t) => {
     const objects = await template(['--set', 'certificates.mode=files', '--set', 'certificates.files.secretName=my-tls', '--set', 'certificates.files.caBundle=Q0E='])
     t.equal(podSpec(objects).volumes.find((v) => v.name === 'tls')?.secret?.secretName, 'my-tls')
     for (const w of webhooks(objects)) t.equal(w.clientConfig.caBundle, 'Q0E=', w.name)
-    t.notOk(objects.some((o) => o.kind === 'Role' || o.kind === 'Certificate'))
+    t.notOk(objects.some((o) => o.metadata.name === 'nlb-guard-tls' || o.metadata.name === 'nlb-guard-webhook-ca' || o.kind === 'Certificate'))
   })
 })
 
