@@ -155,7 +155,7 @@ t.test('bad input: a YAML syntax error names the file and document; a missing fi
 
 t.test('help for every command exits 0', async (t) => {
   const { main } = await import('../../webhook/cli/main.js')
-  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['certs', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['audit', '--help'], ['certs', '--help']]) {
     const io = capture()
     t.equal(await main(args, io), 0, `nlb-guard ${args.join(' ')} exits 0`)
     t.match(io.out(), /Usage: nlb-guard/)

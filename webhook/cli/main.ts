@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { readonly summary: string; readonly load: () => 
   serve: { summary: 'run the admission webhook', load: async () => (await import('../server/serve.js')).serveCommand },
   fix: { summary: 'print manifests corrected by the rules', load: async () => (await import('../offline/command.js')).fixCommand },
   check: { summary: 'report what the rules would change or deny', load: async () => (await import('../offline/command.js')).checkCommand },
+  audit: { summary: 'report what the rules would change or deny in a live cluster', load: async () => (await import('../audit/command.js')).auditCommand },
   certs: { summary: 'generate or inject webhook certificates', load: async () => (await import('../../certs/command.js')).certsCommand },
 }
 

@@ -4,15 +4,16 @@ import { isSeq, Document as YamlDocument } from 'yaml'
 import { isRecord } from '../../lib/record.js'
 import { firstIssue } from '../admission/handler.js'
 import type { Config } from '../config.js'
-import { objectName, Pod, Service, portProtocol } from '../k8s/objects.js'
+import { Pod, Service, portProtocol } from '../k8s/objects.js'
 import type { Decision, JsonPatchOp } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
 import { escapePointerToken, unescapePointerToken } from '../rules/patch.js'
 import { mutatePod, podTemplateOf, templatePointer, workloadKind } from '../rules/pod.js'
-import { mixedProtocolUnsupportedReason, mutateService, unbuildableMixedProtocolProblem } from '../rules/service.js'
+import { mixedProtocolUnsupportedReason } from '../rules/service.js'
 import { ServiceIndex } from '../rules/service-index.js'
 import type { KubeVersion } from '../rules/version.js'
 import type { Finding, ObjectId, Where } from './findings.js'
+import { decisionFindings, judgeService, serviceDecision, subjectOf } from './judge.js'
 import type { ManifestDocument, ManifestSource } from './manifests.js'
 import { parseAgain, readDocuments } from './manifests.js'
 import { applyToDocument, styleOf } from './yaml-patch.js'
@@ -94,8 +95,7 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
       continue
     }
     const service = parsed.data
-    const decision = serviceDecision(service, options)
-    const pending = decision.allowed ? unbuildableMixedProtocolProblem(service, subjectOf(object.id)) : null
+    const { decision, pending, findings: judged } = judgeService(service, object.where, object.id, options, 'nlb-guard fix --split writes one Service per protocol.')
     const splittable = pending !== null || (!decision.allowed && decision.rule === 'S1')
     if (splittable && options.split !== undefined && typeof object.value['metadata'] === 'object' && service.metadata?.name) {
       const parts = splitService(object, service, decision, options, findings)
@@ -105,10 +105,7 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
       }
       continue
     }
-    findings.push(...decisionFindings(object.where, object.id, decision, pending))
-    if (pending !== null) {
-      findings.push({ where: object.where, object: object.id, rule: 'S1', action: 'pending', message: `${pending} nlb-guard fix --split writes one Service per protocol.` })
-    }
+    findings.push(...judged)
     if (!decision.allowed) continue
     if (decision.ops.length > 0) editOf(object.document).ops.push(...prefixed(object.pointer, decision.ops))
     indexService(index, decision.ops.length > 0 ? patched(object.value, decision.ops) : object.value)
@@ -188,15 +185,6 @@ function collectObjects(document: ManifestDocument, findings: Finding[], objects
   visit(document.value, '', where, undefined, 0)
 }
 
-function serviceDecision(service: Service, options: FixOptions): Decision {
-  return mutateService({
-    operation: 'CREATE',
-    object: service,
-    cluster: { version: options.version, mixedProtocolGate: options.config.mixedProtocolLBService },
-    policy: { unbuildableMixedProtocol: options.config.unbuildableMixedProtocol },
-  })
-}
-
 function indexService(index: ServiceIndex, value: unknown): void {
   const service = Service.safeParse(value)
   if (service.success) index.add(service.data.metadata?.namespace ?? 'default', service.data)
@@ -274,13 +262,6 @@ function splitService(
   return parts.length === protocols.length ? parts : []
 }
 
-/** The findings of one rule decision. */
-function decisionFindings(where: Where, object: ObjectId, decision: Decision, pending: string | null): Finding[] {
-  const hints = decision.hints.filter((h) => h !== pending).map((message): Finding => ({ where, object, rule: null, action: 'hint', message }))
-  if (!decision.allowed) return [{ where, object, rule: decision.rule, action: 'deny', message: decision.message }, ...hints]
-  return [...decision.changes.map((c): Finding => ({ where, object, rule: c.rule, action: 'change', message: c.message })), ...hints]
-}
-
 function unreadable(where: Where, object: ObjectId | undefined, message: string): Finding {
   return { where, object, rule: null, action: 'error', message }
 }
@@ -289,10 +270,6 @@ function objectId(value: Record<string, unknown>, apiVersion: string | undefined
   const metadata = isRecord(value['metadata']) ? value['metadata'] : {}
   const name = typeof metadata['name'] === 'string' ? metadata['name'] : typeof metadata['generateName'] === 'string' ? `${metadata['generateName']}*` : '<unnamed>'
   return { apiVersion, kind, namespace: typeof metadata['namespace'] === 'string' ? metadata['namespace'] : undefined, name }
-}
-
-function subjectOf(id: ObjectId): string {
-  return `${id.kind} ${objectName({ name: id.name, namespace: id.namespace })}`
 }
 
 function prefixed(pointer: string, ops: readonly JsonPatchOp[]): JsonPatchOp[] {

@@ -45,6 +45,17 @@ export const HANDSHAKE_TIMEOUT_MS = REQUEST_TIMEOUT_MS
 /** fastify's options for both servers: the same request, header and keep-alive bounds on each port. */
 const SERVER_TIMEOUTS = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS } as const
 
+/**
+ * The largest declared body that is read and thrown away after a 413 rather than cut off: twice the
+ * limit. Larger ones (and bodies without a length) get the 413 and the connection closed at once.
+ */
+export const MAX_DRAINED_BODY = 2 * BODY_LIMIT
+
+function drainable(contentLength: string | undefined): boolean {
+  const length = Number(contentLength)
+  return Number.isSafeInteger(length) && length <= MAX_DRAINED_BODY
+}
+
 /** Fastify's own 4xx errors, reworded for someone reading a webhook client's log. */
 const BAD_REQUEST_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type: send an AdmissionReview as application/json',
@@ -108,6 +119,13 @@ export function buildServer(deps: ServerDeps) {
       const reason = badRequestReason(error.code)
       deps.metrics.badRequests.inc({ reason })
       request.log.warn({ code: boundedOptional(error.code), status, reason: message, url: bounded(request.url) }, 'bad request')
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && drainable(request.headers['content-length'])) {
+        // fastify answers before reading the body and closes; closing with the client's bytes still
+        // unread makes the kernel send a reset, which can destroy the 413 before the client reads it
+        // (a `write EPIPE` or ECONNRESET instead of an answer). Keeping the connection lets Node read
+        // and discard the declared remainder (bounded, and within the request timeout) first.
+        reply.removeHeader('connection')
+      }
       return reply.code(status).send({ code: status, message })
     }
     request.log.error({ err: error, url: bounded(request.url) }, 'request failed')
