@@ -147,6 +147,17 @@ t.test('each Kubernetes version gets the shape its apiserver accepts (.Capabilit
   }
 })
 
+t.test('the caBundle-only ValidatingAdmissionPolicy: bootstrap mode on 1.30+, for the release\'s ServiceAccount', async (t) => {
+  t.notOk((await template(['--kube-version', '1.29.5'])).some((o) => o.kind === 'ValidatingAdmissionPolicy'), 'not on 1.29 (beta, off by default)')
+  t.notOk((await template(['--set', 'certificates.mode=cert-manager'])).some((o) => o.kind === 'ValidatingAdmissionPolicy'), 'not in cert-manager mode (nlb-guard writes no caBundle)')
+  const result = await run(helms[0]?.bin ?? 'helm', ['template', 'guard', CHART, '--namespace', 'x', '--kube-version', '1.30.0'])
+  const objects = parseObjects(result.stdout)
+  const policy = only(objects, 'ValidatingAdmissionPolicy') as K8sObject & { spec: { matchConstraints: { resourceRules: Array<{ resourceNames: string[] }> }; matchConditions: Array<{ expression: string }> } }
+  t.same(policy.spec.matchConstraints.resourceRules[0]?.resourceNames, ['guard-nlb-guard'])
+  t.match(policy.spec.matchConditions[0]?.expression, "'system:serviceaccount:x:guard-nlb-guard'")
+  t.match(only(objects, 'ValidatingAdmissionPolicyBinding'), { spec: { policyName: policy.metadata.name, validationActions: ['Deny'] } })
+})
+
 t.test('the values reach the objects they name', async (t) => {
   const objects = await template([
     '--set', 'replicaCount=3',
