@@ -17,6 +17,7 @@ COPY package.json package-lock.json ./
 # devDependency's install script would fetch a second Node, which this image already is.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY lib ./lib
 COPY webhook ./webhook
 COPY certs ./certs
 COPY sidecar ./sidecar

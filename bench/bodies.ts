@@ -1,4 +1,4 @@
-import { reviewFor, serviceObject } from '../test/fixtures/reviews.ts'
+import { reviewFor, serviceObject } from '../testkit/reviews.ts'
 
 /*
  * The AdmissionReview bodies the benchmark sends, shaped like what a kube-apiserver sends after

@@ -9,16 +9,7 @@ import type { PacedConfig, PacedResult } from './load/paced.ts'
 import type { Certificates } from './peers.ts'
 import { nlbGuardPeer, startPeer } from './peers.ts'
 import { median } from './report.ts'
-
-export interface PodCacheRound {
-  readonly services: number
-  readonly round: number
-  readonly cachedUdpServices: number
-  readonly answer: string
-  readonly p50: number
-  readonly p99: number
-  readonly errors: number
-}
+import type { PodCacheRound, PodCacheSize, PodCacheSummary } from './results.ts'
 
 export interface PodCacheOptions {
   readonly cli: string
@@ -99,21 +90,6 @@ export async function measurePodCache(options: PodCacheOptions): Promise<PodCach
     }
   }
   return rounds
-}
-
-export interface PodCacheSize {
-  readonly p50: number
-  readonly p99: number
-  readonly cachedUdpServices: number
-  readonly answer: string
-  readonly errors: number
-}
-
-export interface PodCacheSummary {
-  readonly rounds: readonly PodCacheRound[]
-  readonly services10: PodCacheSize
-  readonly services10000: PodCacheSize
-  readonly p99Ratio: number
 }
 
 /** Medians per size and the ratio the target is about. */

@@ -1,6 +1,5 @@
 import type { PeerName } from './peers.ts'
-import type { PodCacheSummary } from './pod-cache.ts'
-import type { Figure, PeerRound, Results, TargetResult } from './results.ts'
+import type { Figure, PeerRound, PodCacheSummary, Results, TargetResult } from './results.ts'
 
 /* Medians, ratios, targets, and the two ways of printing them: a terminal table and README markdown. */
 

@@ -1,6 +1,5 @@
 import type { BurstsResult } from './load/bursts.ts'
 import type { PeerName } from './peers.ts'
-import type { PodCacheSummary } from './pod-cache.ts'
 
 /** bench/results.json. Times in milliseconds, memory in MiB (VmRSS, KiB / 1024), rates per second. */
 
@@ -89,4 +88,30 @@ export interface Results {
   readonly podCache: PodCacheSummary
   readonly sidecar: { readonly rssMiB: number } | { readonly missing: string }
   readonly targets: readonly TargetResult[]
+}
+
+/** One pod-cache round (bench/pod-cache.ts): one size, one fresh nlb-guard. */
+export interface PodCacheRound {
+  readonly services: number
+  readonly round: number
+  readonly cachedUdpServices: number
+  readonly answer: string
+  readonly p50: number
+  readonly p99: number
+  readonly errors: number
+}
+
+export interface PodCacheSize {
+  readonly p50: number
+  readonly p99: number
+  readonly cachedUdpServices: number
+  readonly answer: string
+  readonly errors: number
+}
+
+export interface PodCacheSummary {
+  readonly rounds: readonly PodCacheRound[]
+  readonly services10: PodCacheSize
+  readonly services10000: PodCacheSize
+  readonly p99Ratio: number
 }

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { freePort } from '../test/fixtures/cli.ts'
+import { freePort } from '../testkit/net.ts'
 import { type Body, type BodyName, makeBodies } from './bodies.ts'
 import { ensureDist, ensureGoPeer, exec, ROOT, snapshotDist } from './build.ts'
 import { cpuMark, otherCpuPercent, waitForQuiet } from './cpu.ts'
@@ -20,6 +20,7 @@ import { measurePodCache, summarisePodCache } from './pod-cache.ts'
 import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
 import { evaluateTargets, figures, markdownReport, median, README_MARKERS, textReport, withBenchResults } from './report.ts'
 import type { PeerRound, Results } from './results.ts'
+import { errorMessage } from '../lib/errors.ts'
 
 const USAGE = `Usage: node bench/run.ts [--quick] [options]     (npm run bench -- [options])
 
@@ -178,7 +179,7 @@ async function answerTo(bench: Bench, port: number, body: BodyName): Promise<str
     if (response?.allowed !== true) return `denied: ${response?.status?.message ?? '?'}`
     return response.patch === undefined ? 'allowed' : 'patched'
   } catch (error: unknown) {
-    return `error: ${error instanceof Error ? error.message : String(error)}`
+    return `error: ${errorMessage(error)}`
   }
 }
 
@@ -360,7 +361,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     settings = parseSettings(argv)
   } catch (error: unknown) {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`)
+    process.stderr.write(`bench: ${errorMessage(error)}\n\n${USAGE}`)
     return 2
   }
   if (settings === 'help') {
@@ -438,7 +439,7 @@ async function main(argv: readonly string[]): Promise<number> {
         } catch (error: unknown) {
           // A peer that breaks is reported; only nlb-guard breaking fails the run.
           if (spec.name === 'nlb-guard') throw error
-          log(`round ${round} ${spec.name} failed: ${error instanceof Error ? error.message : String(error)}`)
+          log(`round ${round} ${spec.name} failed: ${errorMessage(error)}`)
         }
       }
     }

@@ -1,4 +1,3 @@
-import type { Metrics } from '../webhook/server/metrics.js'
 import type { SecretClient, SecretObject, WebhookConfigurationClient, WebhookKind } from './cluster.js'
 import { WEBHOOK_KIND_NAMES } from './cluster.js'
 import { ConflictError } from './errors.js'
@@ -7,6 +6,20 @@ import { injectCaBundle } from './inject.js'
 import type { CertificateState, PlanStep } from './rollover.js'
 import { caBundleOf, planCertificates, secretDataFromState, stateFromSecretData } from './rollover.js'
 import type { Log } from './serving.js'
+import { errorMessage } from '../lib/errors.js'
+import { backoff, type Backoff } from '../lib/retry.js'
+
+/** A labelled counter (prom-client's Counter is one). */
+export interface LabelledCounter<Label extends string> {
+  inc(labels: Partial<Record<Label, string>>): void
+}
+
+/** What bootstrap counts; the server passes its Prometheus metrics (webhook/server/metrics.ts). */
+export interface BootstrapMetrics {
+  readonly certificateRotations: LabelledCounter<'certificate'>
+  readonly caBundleInjections: LabelledCounter<'configuration'>
+  readonly caBundleDriftRepairs: LabelledCounter<'configuration'>
+}
 
 export interface BootstrapOptions {
   readonly secrets: SecretClient
@@ -32,7 +45,7 @@ export interface BootstrapOptions {
   readonly caValidityDays?: number
   /** Puts the Secret's serving certificate into service; throws to refuse it. */
   readonly serve: (pair: CertificateAndKey) => void
-  readonly metrics: Pick<Metrics, 'certificateRotations' | 'caBundleInjections' | 'caBundleDriftRepairs'>
+  readonly metrics: BootstrapMetrics
   readonly log: Log
 }
 
@@ -63,9 +76,11 @@ export class CertificateBootstrap {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private stopped = false
+  private readonly startupRetry: Backoff
 
   constructor(options: BootstrapOptions) {
     this.options = options
+    this.startupRetry = backoff({ initialMs: Math.min(STARTUP_RETRY_MS, options.syncMs), maxMs: options.syncMs })
   }
 
   /** Syncs now, then every syncMs until stop(). Failures are logged and retried. */
@@ -75,9 +90,10 @@ export class CertificateBootstrap {
       try {
         await this.sync()
       } catch (error: unknown) {
-        if (!this.ready()) delay = Math.min(delay, STARTUP_RETRY_MS)
+        // Once ready, a failed sync waits for the next period: the served certificate stays valid.
+        if (!this.ready()) delay = this.startupRetry.next()
         this.options.log.warn(
-          { secret: this.secretRef(), reason: messageOf(error), retryInMs: delay },
+          { secret: this.secretRef(), reason: errorMessage(error), retryInMs: delay },
           'certificate bootstrap: sync failed; retrying',
         )
       }
@@ -106,7 +122,7 @@ export class CertificateBootstrap {
       this.serveFrom(state)
       await this.injectBundle(state)
     } catch (error: unknown) {
-      if (!this.ready()) this.problem = messageOf(error)
+      if (!this.ready()) this.problem = errorMessage(error)
       throw error
     }
   }
@@ -228,6 +244,3 @@ export class CertificateBootstrap {
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

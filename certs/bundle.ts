@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { CertificateError } from './errors.js'
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[\s\S]*?\r?\n-----END CERTIFICATE-----/g
@@ -23,4 +23,13 @@ export function pemCertificates(text: string, what = 'the bundle'): string[] {
 /** A caBundle value: PEM certificates concatenated, base64-encoded as the API field expects. */
 export function caBundleBase64(certificates: readonly string[]): string {
   return Buffer.from(certificates.join('')).toString('base64')
+}
+
+/**
+ * Whether `keyPem` is the private key of `cert` (a parsed certificate, or the first in a PEM).
+ * Throws when either cannot be parsed: callers word that case themselves.
+ */
+export function keyMatchesCertificate(cert: X509Certificate | string, keyPem: string): boolean {
+  const certificate = typeof cert === 'string' ? new X509Certificate(cert) : cert
+  return certificate.checkPrivateKey(createPrivateKey(keyPem))
 }

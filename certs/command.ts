@@ -2,8 +2,9 @@ import { randomBytes, X509Certificate } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
-import type { CliIo, Command } from '../webhook/cli/io.js'
-import { UsageError } from '../webhook/cli/io.js'
+import type { CliIo, Command } from '../lib/cli.js'
+import { UsageError } from '../lib/cli.js'
+import { errorMessage } from '../lib/errors.js'
 import { caBundleBase64, pemCertificates } from './bundle.js'
 import type { WebhookConfigurationClient } from './cluster.js'
 import { WEBHOOK_KIND_NAMES, WEBHOOK_KINDS } from './cluster.js'
@@ -68,10 +69,7 @@ export interface CertsCommandDeps {
 const defaultDeps: CertsCommandDeps = {
   // Loaded on use: `certs generate` needs no Kubernetes client.
   async webhookConfigurations(kubeconfig) {
-    const [{ loadKubeConfig }, { kubeWebhookConfigurationClient }] = await Promise.all([
-      import('../webhook/cluster/kube.js'),
-      import('./kube-client.js'),
-    ])
+    const { kubeWebhookConfigurationClient, loadKubeConfig } = await import('./kube-client.js')
     return kubeWebhookConfigurationClient(loadKubeConfig(kubeconfig))
   },
 }
@@ -140,7 +138,7 @@ async function generate(argv: readonly string[], io: CliIo): Promise<number> {
     await mkdir(out, { recursive: true })
     for (const file of files) await writeFileAtomically(join(out, file.name), file.content, file.mode)
   } catch (error: unknown) {
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = errorMessage(error)
     io.stderr.write(`nlb-guard certs generate: could not write to ${out}: ${reason}\n`)
     return 1
   }
@@ -177,7 +175,7 @@ async function inject(argv: readonly string[], io: CliIo, deps: CertsCommandDeps
   try {
     certificates = pemCertificates(await readFile(caFile, 'utf8'), caFile)
   } catch (error: unknown) {
-    io.stderr.write(`nlb-guard certs inject: ${messageOf(error)}\n`)
+    io.stderr.write(`nlb-guard certs inject: ${errorMessage(error)}\n`)
     return 1
   }
   // tls.crt given for ca.crt is the usual slip; the apiserver would trust only that one certificate.
@@ -191,7 +189,7 @@ async function inject(argv: readonly string[], io: CliIo, deps: CertsCommandDeps
   try {
     results = await injectCaBundle(await deps.webhookConfigurations(values.kubeconfig), name, caBundleBase64(certificates))
   } catch (error: unknown) {
-    io.stderr.write(`nlb-guard certs inject: cannot update the webhook configurations ${JSON.stringify(name)}: ${messageOf(error)}\n`)
+    io.stderr.write(`nlb-guard certs inject: cannot update the webhook configurations ${JSON.stringify(name)}: ${errorMessage(error)}\n`)
     return 1
   }
   if (!results.some((result) => result.found)) {
@@ -278,6 +276,3 @@ async function writeFileAtomically(path: string, content: string, mode: number):
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

@@ -1,6 +1,8 @@
-import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { isIPv4, isIPv6, SocketAddress } from 'node:net'
 import forge from 'node-forge'
+import { DNS1035_LABEL, DNS1123_LABEL } from '../lib/dns.js'
+import { keyMatchesCertificate } from './bundle.js'
 import { CertificateError, CertificateRequestError } from './errors.js'
 
 /** A PEM certificate and its PEM private key (PKCS#8), as written to `tls.crt` / `tls.key`. */
@@ -96,7 +98,7 @@ export function issueServingCertificate({
   const caCert = parseCertificate(ca.certPem, 'CA certificate')
   const caKey = parsePrivateKey(ca.keyPem, 'CA private key')
   // A key from one Secret and a certificate from another would sign leaves no client can verify.
-  if (!new X509Certificate(ca.certPem).checkPrivateKey(createPrivateKey(ca.keyPem))) {
+  if (!keyMatchesCertificate(ca.certPem, ca.keyPem)) {
     throw new CertificateError('the CA private key does not belong to the CA certificate')
   }
   const { notBefore, notAfter } = validity(now, validityDays)
@@ -134,10 +136,10 @@ export function issueServingCertificate({
  */
 export function serviceDnsNames(service: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
   // Service names are DNS-1035 labels, namespaces DNS-1123 labels (k8s.io/apimachinery validation).
-  if (!/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service)) {
+  if (!DNS1035_LABEL.test(service)) {
     throw new CertificateRequestError(`service name ${JSON.stringify(service)} is not a valid DNS-1035 label`)
   }
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+  if (!DNS1123_LABEL.test(namespace)) {
     throw new CertificateRequestError(`namespace ${JSON.stringify(namespace)} is not a valid DNS-1123 label`)
   }
   const domain = checkedDnsName(clusterDomain.replace(/\.$/, ''))
@@ -196,10 +198,9 @@ function validity(now: Date, validityDays: number): { notBefore: Date; notAfter:
 /** RFC 1123 host name (case-insensitive, a trailing dot dropped), optionally a leading `*.` wildcard. */
 function checkedDnsName(name: string): string {
   const host = name.toLowerCase().replace(/\.$/, '')
-  const label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
   const labels = host.startsWith('*.') ? host.slice(2).split('.') : host.split('.')
   // RFC 1035 §2.3.4: at most 253 characters in the presentation form without the trailing dot.
-  if (host.length > 253 || !labels.every((part) => label.test(part))) {
+  if (host.length > 253 || !labels.every((part) => DNS1123_LABEL.test(part))) {
     throw new CertificateRequestError(`${JSON.stringify(name)} is not a valid DNS name`)
   }
   return host

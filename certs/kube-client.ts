@@ -1,7 +1,19 @@
-import type { KubeConfig, V1ObjectMeta, V1Secret } from '@kubernetes/client-node'
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import type { V1ObjectMeta, V1Secret } from '@kubernetes/client-node'
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { errorMessage } from '../lib/errors.js'
 import type { JsonPatchOperation, SecretClient, SecretObject, WebhookConfigurationClient, WebhookConfigurationObject, WebhookKind } from './cluster.js'
 import { ConflictError } from './errors.js'
+
+/**
+ * The cluster connection: a kubeconfig file when given, otherwise client-node's defaults (in-cluster
+ * service account, then $KUBECONFIG and ~/.kube/config). `serve` and `certs inject` both use it.
+ */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig()
+  if (file === undefined) kubeConfig.loadFromDefault()
+  else kubeConfig.loadFromFile(file)
+  return kubeConfig
+}
 
 /** The Secret calls of certificate bootstrap, through client-node. */
 export function kubeSecretClient(kubeConfig: KubeConfig): SecretClient {
@@ -57,7 +69,7 @@ export function kubeWebhookConfigurationClient(kubeConfig: KubeConfig): WebhookC
         // jsonpatch errors as Invalid), a concurrent change of the object as 409.
         const status = statusOf(error)
         if (status === 409 || status === 422) {
-          const detail = error instanceof Error ? error.message : String(error)
+          const detail = errorMessage(error)
           throw new ConflictError(`${kind} webhook configuration ${name} changed since it was read (HTTP ${status}: ${detail})`, { cause: error })
         }
         throw error

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { CertificateAndKey } from './issue.js'
 import type { Log } from './serving.js'
+import { errorMessage } from '../lib/errors.js'
 
 export interface CertificateFileWatchOptions {
   readonly certFile: string
@@ -57,7 +58,7 @@ export function watchCertificateFiles(options: CertificateFileWatchOptions): Cer
       const [certPem, keyPem] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')])
       pair = { certPem, keyPem }
     } catch (error: unknown) {
-      log.warn({ certFile, keyFile, reason: messageOf(error) }, 'cannot read the certificate files; keeping the current certificate')
+      log.warn({ certFile, keyFile, reason: errorMessage(error) }, 'cannot read the certificate files; keeping the current certificate')
       return
     }
     if (closed || (pair.certPem === served.certPem && pair.keyPem === served.keyPem)) return
@@ -70,7 +71,7 @@ export function watchCertificateFiles(options: CertificateFileWatchOptions): Cer
       refused = undefined
     } catch (error: unknown) {
       refused = fingerprint
-      log.warn({ certFile, keyFile, reason: messageOf(error) }, 'the certificate files changed but cannot be used; keeping the current certificate')
+      log.warn({ certFile, keyFile, reason: errorMessage(error) }, 'the certificate files changed but cannot be used; keeping the current certificate')
     }
   }
 
@@ -104,12 +105,12 @@ export function watchCertificateFiles(options: CertificateFileWatchOptions): Cer
     try {
       const watcher = watch(directory, { persistent: false }, schedule)
       watcher.on('error', (error: unknown) => {
-        log.warn({ directory, reason: messageOf(error) }, 'watching the certificate directory failed; re-reading it periodically instead')
+        log.warn({ directory, reason: errorMessage(error) }, 'watching the certificate directory failed; re-reading it periodically instead')
         watcher.close()
       })
       watchers.push(watcher)
     } catch (error: unknown) {
-      log.warn({ directory, reason: messageOf(error) }, 'cannot watch the certificate directory; re-reading it periodically instead')
+      log.warn({ directory, reason: errorMessage(error) }, 'cannot watch the certificate directory; re-reading it periodically instead')
     }
   }
   const poll = setInterval(() => void reload(), options.pollMs ?? DEFAULT_POLL_MS)
@@ -126,6 +127,3 @@ export function watchCertificateFiles(options: CertificateFileWatchOptions): Cer
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

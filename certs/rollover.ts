@@ -1,5 +1,5 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { caBundleBase64, pemCertificates } from './bundle.js'
+import { X509Certificate } from 'node:crypto'
+import { caBundleBase64, keyMatchesCertificate, pemCertificates } from './bundle.js'
 import type { CertificateAndKey } from './issue.js'
 import { issueCA, issueServingCertificate, NOT_BEFORE_BACKDATE_MS } from './issue.js'
 import { needsRotation } from './rotation.js'
@@ -240,7 +240,7 @@ function keyProblem(certPem: string, keyPem: string): string | undefined {
   const cert = parse(certPem)
   if (cert === undefined) return 'the certificate cannot be parsed'
   try {
-    return cert.checkPrivateKey(createPrivateKey(keyPem)) ? undefined : 'the private key does not belong to the certificate'
+    return keyMatchesCertificate(cert, keyPem) ? undefined : 'the private key does not belong to the certificate'
   } catch {
     return 'the private key cannot be parsed'
   }

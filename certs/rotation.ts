@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import { SocketAddress, isIPv6 } from 'node:net'
 import { CertificateError } from './errors.js'
+import { errorMessage } from '../lib/errors.js'
 
 export interface RotationCheck {
   readonly now: Date
@@ -34,13 +35,13 @@ export function needsRotation(certPem: string, check: RotationCheck): RotationDe
   try {
     cert = new X509Certificate(certPem)
   } catch (error: unknown) {
-    return { rotate: true, reason: `certificate cannot be parsed: ${messageOf(error)}` }
+    return { rotate: true, reason: `certificate cannot be parsed: ${errorMessage(error)}` }
   }
   let ca: X509Certificate
   try {
     ca = new X509Certificate(caPem)
   } catch (error: unknown) {
-    return { rotate: true, reason: `CA certificate cannot be parsed: ${messageOf(error)}` }
+    return { rotate: true, reason: `CA certificate cannot be parsed: ${errorMessage(error)}` }
   }
 
   const notBefore = cert.validFromDate
@@ -111,6 +112,3 @@ function canonicalIp(ip: string): string {
   return isIPv6(ip) ? new SocketAddress({ address: ip, family: 'ipv6' }).address : ip
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

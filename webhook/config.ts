@@ -1,7 +1,13 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { DNS1035_LABEL, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../lib/dns.js'
+import { ConfigError, errorMessage } from '../lib/errors.js'
+import type { SidecarSettings } from './rules/pod.js'
 import { parseKubeVersion } from './rules/version.js'
+
+// Thrown from here; defined in the leaf lib/errors.ts so the CLI can catch it without loading zod.
+export { ConfigError }
 
 /**
  * nlb-guard's configuration: one YAML file (`--config`), then command-line flags on top, parsed
@@ -23,14 +29,8 @@ const kubeVersion = z.string().refine(
 )
 
 // k8s.io/apimachinery validation: object names are DNS-1123 subdomains, namespaces and Service names labels.
-const dnsSubdomain = z
-  .string()
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'expected a DNS-1123 subdomain (lower case, digits, - and .)')
-const dnsLabel = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1123 label (lower case, digits and -)')
+const dnsSubdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, 'expected a DNS-1123 subdomain (lower case, digits, - and .)')
+const dnsLabel = z.string().max(63).regex(DNS1123_LABEL, 'expected a DNS-1123 label (lower case, digits and -)')
 
 const resourceList = z.strictObject({ cpu: z.string().optional(), memory: z.string().optional() })
 
@@ -49,7 +49,9 @@ export const SidecarConfig = z.strictObject({
   /** Also mutate Deployment/StatefulSet/… pod templates at admission (off: GitOps tools would see drift). */
   mutateWorkloads: z.boolean().default(false),
 })
-export type SidecarConfig = z.infer<typeof SidecarConfig>
+/** The Pod rule owns its input type (rules/pod.ts): this fails to compile when the schema stops conforming. */
+type ConformsTo<Rule, Schema extends Rule> = Schema
+export type SidecarConfig = ConformsTo<SidecarSettings, z.infer<typeof SidecarConfig>>
 
 export const Config = z.strictObject({
   port: port.default(8443),
@@ -84,7 +86,7 @@ export const Config = z.strictObject({
   /** nlb-guard's own namespace: where the bootstrap Secret and the webhook Service live. */
   namespace: dnsLabel.default('nlb-guard-system'),
   /** The webhook Service: its DNS names are the serving certificate's SANs. */
-  serviceName: z.string().max(63).regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'expected a DNS-1035 label (a lower-case letter first)').default('nlb-guard'),
+  serviceName: z.string().max(63).regex(DNS1035_LABEL, 'expected a DNS-1035 label (a lower-case letter first)').default('nlb-guard'),
   /** Bootstrap: the Mutating- and ValidatingWebhookConfiguration (one name for both) whose caBundle we keep. */
   webhookConfigurationName: dnsSubdomain.default('nlb-guard'),
   clusterDomain: z.string().min(1).default('cluster.local'),
@@ -101,9 +103,15 @@ export const Config = z.strictObject({
   /** Use this version instead of asking the cluster's /version (and run without a cluster). */
   kubeVersion: kubeVersion.optional(),
   versionRefreshSeconds: z.number().int().min(10).default(300),
-  /** Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says. */
-  excludedNamespaces: z.array(z.string()).default(['kube-system', 'nlb-guard-system']),
-  /** How the cluster's MixedProtocolLBService feature gate is set: `auto` assumes the Kubernetes default. */
+  /**
+   * Namespaces the webhook never touches, whatever the webhook configuration's namespaceSelector says.
+   * Default: kube-system and nlb-guard's own `namespace` (its pods must start while it is down).
+   */
+  excludedNamespaces: z.array(z.string()).optional(),
+  /**
+   * The cluster's MixedProtocolLBService feature gate: `enabled`/`disabled` force it; `auto` asks the
+   * apiserver with a dry-run (webhook/cluster/mixed-protocol.ts), else the Kubernetes default for the version.
+   */
   mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
   /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
   unbuildableMixedProtocol: z.enum(['warn', 'deny']).default('warn'),
@@ -111,13 +119,9 @@ export const Config = z.strictObject({
   shutdownDelaySeconds: z.number().min(0).max(60).default(5),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   sidecar: SidecarConfig.default(SidecarConfig.parse({})),
-})
+}).transform((config) => ({ ...config, excludedNamespaces: config.excludedNamespaces ?? ['kube-system', config.namespace] }))
 export type Config = z.infer<typeof Config>
 export type ConfigInput = z.input<typeof Config>
-
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
 
 /** Parses raw configuration; the error names every offending key. */
 export function parseConfig(raw: unknown, source = 'configuration'): Config {
@@ -135,13 +139,13 @@ export async function loadConfig(file: string | undefined, flags: ConfigInput = 
     try {
       text = await readFile(file, 'utf8')
     } catch (error: unknown) {
-      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, { cause: error })
+      throw new ConfigError(`cannot read config file ${file}: ${errorMessage(error)}`, { cause: error })
     }
     let parsed: unknown
     try {
       parsed = parseYaml(text)
     } catch (error: unknown) {
-      throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`, { cause: error })
+      throw new ConfigError(`config file ${file} is not valid YAML: ${errorMessage(error)}`, { cause: error })
     }
     if (parsed != null && (typeof parsed !== 'object' || Array.isArray(parsed))) {
       throw new ConfigError(`config file ${file} must hold a mapping of settings`)

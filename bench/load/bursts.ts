@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import type { Socket } from 'node:net'
 import { type Answer, postReview } from './post.ts'
+import { errorMessage } from '../../lib/errors.ts'
 
 /*
  * A client that behaves like the apiserver's webhook client across a quiet spell: a burst of
@@ -57,7 +58,7 @@ async function run(config: BurstsConfig): Promise<BurstsResult> {
   /** Counts one answer; true when it was a 200. */
   const count = (answer: PromiseSettledResult<Answer>): answer is PromiseFulfilledResult<Answer> => {
     requests++
-    const failure = answer.status === 'rejected' ? (answer.reason instanceof Error ? answer.reason.message : String(answer.reason)) : answer.value.status !== 200 ? `HTTP ${answer.value.status}` : undefined
+    const failure = answer.status === 'rejected' ? errorMessage(answer.reason) : answer.value.status !== 200 ? `HTTP ${answer.value.status}` : undefined
     if (failure === undefined) return true
     errors++
     firstError ??= failure

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { performance } from 'node:perf_hooks'
 import { percentiles, postReview } from './post.ts'
+import { errorMessage } from '../../lib/errors.ts'
 
 /*
  * Open-loop load at a fixed rate, as an apiserver sends it: request i leaves at start + i/rate
@@ -58,7 +59,7 @@ async function run(config: PacedConfig): Promise<PacedResult> {
       },
       (error: unknown) => {
         errors++
-        firstError ??= error instanceof Error ? error.message : String(error)
+        firstError ??= errorMessage(error)
       },
     )
     inFlight.add(done)

@@ -5,7 +5,7 @@ import t from 'tap'
 import { certsCommand, createCertsCommand } from '../../certs/command.js'
 import { pemCertificates } from '../../certs/bundle.js'
 import { FakeCertCluster } from '../fixtures/cert-cluster.js'
-import type { CliIo } from '../../webhook/cli/io.js'
+import type { CliIo } from '../../lib/cli.js'
 
 const DAY_MS = 24 * 3600_000
 

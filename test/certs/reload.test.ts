@@ -9,10 +9,10 @@ import type { CertificateAndKey } from '../../certs/issue.js'
 import { issueCA, issueServingCertificate } from '../../certs/issue.js'
 import { watchCertificateFiles } from '../../certs/reload.js'
 import { certificateInfo } from '../../certs/rotation.js'
-import { swapServingCertificate } from '../../certs/serving.js'
+import { swapServingCertificate } from '../../webhook/server/certificates.js'
 import { createMetrics } from '../../webhook/server/metrics.js'
 import { freePort, spawnCli, waitFor } from '../fixtures/cli.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { secretVolume } from '../fixtures/secret-volume.js'
 
 t.setTimeout(120_000)

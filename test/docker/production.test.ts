@@ -12,7 +12,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { freePort, ROOT, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 
 // About 30 s alone; more when the whole suite shares 2 cores.
 t.setTimeout(180_000)

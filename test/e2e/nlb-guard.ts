@@ -35,12 +35,21 @@ export function httpStatus(port: number, path: string): Promise<number> {
 }
 
 /** Starts `serve` from source with a CA and serving certificate for 127.0.0.1, and waits until ready. */
-export async function startNlbGuard(args: readonly string[], options: { waitReady?: boolean; tlsFiles?: boolean } = {}): Promise<NlbGuard> {
+export async function startNlbGuard(
+  args: readonly string[],
+  options: {
+    waitReady?: boolean
+    tlsFiles?: boolean
+    /** Runs once the port and CA are known, before nlb-guard starts: to register webhooks that call it from its first request on. */
+    beforeStart?: (guard: Pick<NlbGuard, 'port' | 'ca'>) => Promise<void>
+  } = {},
+): Promise<NlbGuard> {
   const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-e2e-'))
   const code = await certsCommand(['generate', '--service', 'nlb-guard', '--namespace', 'nlb-guard-system', '--out', dir, '--ip', '127.0.0.1'], quiet)
   if (code !== 0) throw new Error('certs generate failed')
   const ca = await readFile(join(dir, 'ca.crt'), 'utf8')
   const [port, metricsPort] = [await freePort(), await freePort()]
+  await options.beforeStart?.({ port, ca })
   const child = spawnCli([
     'serve',
     ...(options.tlsFiles === false ? [] : ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')]),

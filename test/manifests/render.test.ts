@@ -252,6 +252,11 @@ for (const overlay of OVERLAYS) {
       }
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }], 'Services: list and watch, for the informer')
       t.notOk(rules('ClusterRole').some((r) => r.resources.includes('secrets')), 'no Secret cluster-wide')
+      // The mixed-protocol probe's dry-run create is authorized as a create; in every certificate mode.
+      t.same(rules('Role').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['create'] }], 'Services: create in its own namespace only, for the dry-run probe')
+      const probeRole = all<K8sObject & { rules: PolicyRule[] }>(objects, 'Role').find((r) => r.rules.some((rule) => rule.resources.includes('services')))
+      const probeBinding = all<K8sObject & { roleRef: { kind: string; name: string } }>(objects, 'RoleBinding').find((b) => b.roleRef.kind === 'Role' && b.roleRef.name === probeRole?.metadata.name)
+      t.ok(probeBinding, 'and a RoleBinding grants it')
       for (const binding of [...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'ClusterRoleBinding'), ...all<K8sObject & { subjects: Array<{ kind: string; name: string; namespace: string }> }>(objects, 'RoleBinding')]) {
         t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: NAMESPACE }], `${binding.kind} ${binding.metadata.name} binds nlb-guard's ServiceAccount`)
       }

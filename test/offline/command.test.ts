@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import type { CliIo } from '../../webhook/cli/io.js'
+import type { CliIo } from '../../lib/cli.js'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
 import { ROOT, runCli } from '../fixtures/cli.js'
 

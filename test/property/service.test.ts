@@ -8,7 +8,7 @@ import { unescapePointerToken } from '../../webhook/rules/patch.js'
 import type { ServiceRuleInput } from '../../webhook/rules/service.js'
 import { mutateService } from '../../webhook/rules/service.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
-import { gate, kubeVersion, NUM_RUNS, oldServiceFor, service, unbuildablePolicy, type JsonObject } from './fixtures/arbitraries.js'
+import { gateFact, kubeVersion, NUM_RUNS, oldServiceFor, service, unbuildablePolicy, type JsonObject } from './fixtures/arbitraries.js'
 
 const counts = new Map<string, Map<string, number>>()
 function count(property: string, label: string): void {
@@ -31,7 +31,7 @@ const ruleInput = service.chain((object) =>
     oldObject: oldServiceFor(object),
     namespace: fc.constantFrom(undefined, 'demo', 'other'),
     version: kubeVersion,
-    gate,
+    gate: gateFact,
     policy: unbuildablePolicy,
   }),
 )
@@ -183,7 +183,7 @@ t.test('denial messages name the Service', async (t) => {
 
 t.test('ratchet: an UPDATE that changes nothing is never denied', async (t) => {
   fc.assert(
-    fc.property(service, kubeVersion, gate, unbuildablePolicy, (object, version, mixedProtocolGate, policy) => {
+    fc.property(service, kubeVersion, gateFact, unbuildablePolicy, (object, version, mixedProtocolGate, policy) => {
       const decision = mutateService({
         operation: 'UPDATE',
         object: Service.parse(object),

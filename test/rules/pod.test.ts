@@ -4,7 +4,7 @@ import { SidecarConfig } from '../../webhook/config.js'
 import type { Pod, Service } from '../../webhook/k8s/objects.js'
 import type { JsonPatchOp } from '../../webhook/rules/decision.js'
 import { warningsOf } from '../../webhook/rules/decision.js'
-import { mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarContainer } from '../../webhook/rules/pod.js'
+import { indexPodPorts, mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarContainer } from '../../webhook/rules/pod.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
 import { slimService } from '../../webhook/cluster/services.js'
 
@@ -160,11 +160,11 @@ t.test('the sidecar passes the restricted Pod Security Standard and is small', a
 
 t.test('targetPort resolution', async (t) => {
   const containers = [{ name: 'a', ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }, { name: 'web', containerPort: 80 }] }]
-  t.equal(resolveTargetPort(undefined, 53, containers), 53, 'absent → port')
-  t.equal(resolveTargetPort(5300, 53, containers), 5300, 'number')
-  t.equal(resolveTargetPort('5301', 53, containers), 5301, 'a number written as a string')
-  t.equal(resolveTargetPort('dns', 53, containers), 5353, 'a name → the UDP containerPort')
-  t.equal(resolveTargetPort('web', 53, containers), undefined, 'a TCP port of that name does not count')
+  t.equal(resolveTargetPort(undefined, 53, indexPodPorts(containers)), 53, 'absent → port')
+  t.equal(resolveTargetPort(5300, 53, indexPodPorts(containers)), 5300, 'number')
+  t.equal(resolveTargetPort('5301', 53, indexPodPorts(containers)), 5301, 'a number written as a string')
+  t.equal(resolveTargetPort('dns', 53, indexPodPorts(containers)), 5353, 'a name → the UDP containerPort')
+  t.equal(resolveTargetPort('web', 53, indexPodPorts(containers)), undefined, 'a TCP port of that name does not count')
 })
 
 t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
@@ -182,4 +182,50 @@ t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
       spec: { type: 'LoadBalancer', selector: { app: 'a' }, ports: [{ port: 53, protocol: 'UDP', targetPort: 'dns' }] },
     },
   )
+})
+
+/**
+ * The issue's shape: one pod with 5,000 containers × 2 ports against a cached Service with 10,000 UDP
+ * ports. Work is counted, not timed: every read of a container's `ports` goes through a Proxy, and a
+ * rule that looked at every container for every Service port (10,000 × 5,000) would read them tens
+ * of millions of times; past a million reads the counter throws.
+ */
+function largePod(count: { reads: number }): Pod {
+  const counted = <T extends object>(container: T): T =>
+    new Proxy(container, {
+      get(target, key, receiver) {
+        if (key === 'ports' && ++count.reads > 1_000_000) throw new Error(`over a million reads of container ports: the rule is quadratic`)
+        return Reflect.get(target, key, receiver) as unknown
+      },
+    })
+  const containers = Array.from({ length: 5000 }, (_, i) =>
+    counted({ name: `c${i}`, image: 'app', ports: [{ name: `t${i}`, containerPort: 20_000 + 2 * i, protocol: 'TCP' }, { name: `u${i}`, containerPort: 20_001 + 2 * i, protocol: 'UDP' }] }),
+  )
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'big', namespace: 'demo', labels: { app: 'big' } }, spec: { containers } } as Pod
+}
+
+t.test('the Pod rule reads each container once, whatever the Service (5,000 containers × 2 ports vs 10,000 UDP ports)', async (t) => {
+  // Half the Service's ports target the pod's TCP ports (served already), half name no UDP port.
+  const ports = Array.from({ length: 10_000 }, (_, i) => (i % 2 === 0 ? { port: 1 + i, protocol: 'UDP', targetPort: 20_000 + 2 * ((i / 2) % 5000) } : { port: 1 + i, protocol: 'UDP', targetPort: `missing-${i}` }))
+  const count = { reads: 0 }
+  const decision = run(largePod(count), [svc('wide', { app: 'big' }, ports)])
+  t.ok(count.reads <= 5000, `${count.reads} reads of container ports for 5,000 containers`)
+  t.same(decision.allowed && decision.ops, [], 'every numeric target is served by TCP already: nothing added')
+  const warnings = warningsOf(decision)
+  t.equal(warnings.length, 1, 'the 5,000 unresolvable names make one warning')
+  t.match(warnings[0], /port 2\/UDP targets "missing-1", .* and 4990 more, names that name no UDP containerPort/)
+  t.ok((warnings[0] ?? '').length < 1000, `that warning is ${(warnings[0] ?? '').length} characters`)
+})
+
+t.test(`past ${64} health-check ports the pod is admitted unchanged with a warning, and the rule stops looking`, async (t) => {
+  // The issue's Service: 10,000 UDP ports, none served by the pod.
+  const ports = Array.from({ length: 10_000 }, (_, i) => ({ port: 30_000 + i, protocol: 'UDP' }))
+  const count = { reads: 0 }
+  const decision = run(largePod(count), [svc('wide', { app: 'big' }, ports)])
+  t.ok(count.reads <= 5000, `${count.reads} reads of container ports`)
+  t.same(decision.allowed && decision.ops, [], 'no sidecar')
+  t.match(warningsOf(decision), [/target more than 64 of its ports without a TCP listener.*added none.*nlb-guard\.io\/inject: "false"/])
+  const limit = Array.from({ length: 64 }, (_, i) => ({ port: 30_000 + i, protocol: 'UDP' }))
+  const fits = run(largePod({ reads: 0 }), [svc('wide', { app: 'big' }, limit)])
+  t.equal(fits.allowed && fits.ops.length, 2, 'exactly 64 ports still get their sidecar')
 })

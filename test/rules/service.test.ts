@@ -4,7 +4,7 @@ import type { Service } from '../../webhook/k8s/objects.js'
 import type { Decision, JsonPatchOp } from '../../webhook/rules/decision.js'
 import { warningsOf } from '../../webhook/rules/decision.js'
 import type { MixedProtocolGate, ServiceRuleInput } from '../../webhook/rules/service.js'
-import { mixedProtocolUnsupportedReason, mutateService } from '../../webhook/rules/service.js'
+import { mixedProtocolUnsupportedReason, mutateService, SERVICE_RULES } from '../../webhook/rules/service.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
 
 const TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
@@ -48,7 +48,7 @@ interface Case {
   /** Exact operations, or 'denied' with the rule and message patterns. */
   ops?: JsonPatchOp[]
   denied?: { rule: string; message: RegExp[] }
-  /** Each pattern must match a distinct warning; the count must match too. */
+  /** Each pattern must match a distinct warning; the count must match too (on a denial: its hints). */
   warnings?: RegExp[]
 }
 
@@ -81,6 +81,10 @@ const cases: Case[] = [
   { name: 'S1 mixed allowed on 1.22 when the gate is on', object: { ports: TCP_UDP, annotations: nlb }, version: '1.22.17', gate: 'enabled', ops: [], warnings: [/in-tree AWS cloud provider never builds a mixed-protocol/, /instance targets and externalTrafficPolicy: Cluster/] },
   { name: 'S1 mixed allowed on 1.24 (gate on by default)', object: { ports: TCP_UDP, annotations: nlb }, version: '1.24.17', ops: [], warnings: [/never builds a mixed-protocol/, /no working health check/] },
   { name: 'S1 mixed denied on 1.24 when the gate is off', object: { ports: TCP_UDP }, version: '1.24.17', gate: 'disabled', denied: { rule: 'S1', message: [/feature gate is off on this cluster/] } },
+  // The apiserver's answer to nlb-guard's dry-run probe outranks the version's default.
+  { name: 'S1 mixed allowed on 1.22 when the apiserver accepted a dry-run one', object: { ports: TCP_UDP, annotations: nlb }, version: '1.22.17', gate: 'accepted', ops: [], warnings: [/never builds a mixed-protocol/, /no working health check/] },
+  { name: 'S1 mixed denied on 1.25 when the apiserver refused a dry-run one', object: { ports: TCP_UDP }, version: '1.25.16', gate: 'refused', denied: { rule: 'S1', message: [/Kubernetes 1\.25\.16\) cannot create: the MixedProtocolLBService feature gate is off on this cluster \(its apiserver refused a dry-run of such a Service\)/, /"echo-udp" with the UDP ports/] } },
+  { name: 'S1 refused on 1.19 keeps the version reason', object: { ports: TCP_UDP }, version: '1.19.16', gate: 'refused', denied: { rule: 'S1', message: [/need Kubernetes 1\.26 or later/] } },
   { name: 'S1 gate setting ignored from 1.26 (GA)', object: { ports: TCP_UDP, annotations: nlb }, version: '1.30.0', gate: 'disabled', ops: [], warnings: [/never builds/, /health check/] },
   { name: 'S1 in-tree unbuildable mixed: deny by policy', object: { ports: TCP_UDP, annotations: nlb }, unbuildable: 'deny', denied: { rule: 'S1', message: [/in-tree AWS cloud provider never builds/, /Split it/] } },
   { name: 'S1 SCTP+TCP+UDP names three Services', object: { ports: [[1, 'TCP'], [2, 'UDP'], [3, 'SCTP']] }, version: '1.19.16', denied: { rule: 'S1', message: [/TCP and UDP and SCTP/, /"echo-sctp" with the SCTP ports/, /split it into 3 Services/] } },
@@ -95,7 +99,7 @@ const cases: Case[] = [
   { name: 'S2 UDP without annotations gets the whole map', object: {}, ops: [{ op: 'add', path: '/metadata/annotations', value: { [TYPE]: 'nlb' } }], warnings: [/added annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type: "nlb"/, /health check/] },
   { name: 'S2 UDP with null annotations gets the whole map', object: { annotations: null }, ops: [{ op: 'add', path: '/metadata/annotations', value: { [TYPE]: 'nlb' } }], warnings: [/Classic ELB cannot carry UDP/, /health check/] },
   { name: 'S2 UDP with other annotations gets one escaped key', object: { annotations: { 'example.com/owner': 'team-a' } }, ops: [{ op: 'add', path: TYPE_PATH, value: 'nlb' }], warnings: [/UDP ports \(53\/UDP\)/, /health check/] },
-  ...['nlb', 'external', 'nlb-ip'].map<Case>((type) => ({ name: `S2 type ${type} left alone`, object: { annotations: { [TYPE]: type }, etp: 'Local', ...(type === 'nlb' ? {} : {}) }, ops: type === 'nlb' ? [{ op: 'add', path: CROSS_PATH, value: 'true' }] : [{ op: 'add', path: ATTRS_PATH, value: 'load_balancing.cross_zone.enabled=true' }], warnings: [/set annotation/] })),
+  ...['nlb', 'external', 'nlb-ip'].map<Case>((type) => ({ name: `S2 type ${type} left alone`, object: { annotations: { [TYPE]: type }, etp: 'Local' }, ops: type === 'nlb' ? [{ op: 'add', path: CROSS_PATH, value: 'true' }] : [{ op: 'add', path: ATTRS_PATH, value: 'load_balancing.cross_zone.enabled=true' }], warnings: [/set annotation/] })),
   { name: 'S2 type clb with UDP denied', object: { annotations: { [TYPE]: 'clb' } }, denied: { rule: 'S2', message: [/is "clb"/, /cannot carry UDP/, /Set it to "nlb"/] } },
   { name: 'S2 TCP-only Service keeps its Classic ELB', object: { ports: [[80, 'TCP']] }, ops: [] },
   { name: 'S2 loadBalancerClass set: left alone', object: { lbClass: 'service.k8s.aws/nlb' }, ops: [], warnings: [/health check/] },
@@ -107,7 +111,8 @@ const cases: Case[] = [
   { name: 'S2 UPDATE that changes the type is denied', object: { annotations: { [TYPE]: 'external' } }, old: { annotations: nlb }, denied: { rule: 'S2', message: [/from "nlb" to "external"/, /orphaned/, /nlb-guard\.io\/allow-lb-type-change/] } },
   { name: 'S2 UPDATE that changes the type with the opt-out', object: { annotations: { [TYPE]: 'external', 'nlb-guard.io/allow-lb-type-change': 'true' } }, old: { annotations: nlb }, ops: [], warnings: [/health check/] },
   { name: 'S2 UPDATE that drops the type with the opt-out: UDP still needs an NLB', object: { annotations: { 'nlb-guard.io/allow-lb-type-change': 'true' } }, old: { annotations: nlb }, ops: [{ op: 'add', path: TYPE_PATH, value: 'nlb' }], warnings: [/added annotation/, /health check/] },
-  { name: 'S2 UPDATE that adds UDP to a live Classic ELB is denied', object: { ports: [[80, 'TCP'], [53, 'UDP']] }, old: { ports: [[80, 'TCP']] }, denied: { rule: 'S1', message: [/never builds a mixed-protocol/] }, unbuildable: 'deny' },
+  { name: 'S2 UPDATE that adds UDP to a live Classic ELB is denied, the mixed-protocol warning kept', object: { ports: [[80, 'TCP'], [53, 'UDP']] }, old: { ports: [[80, 'TCP']] }, denied: { rule: 'S2', message: [/runs a Classic ELB/, /Create a new Service for the UDP ports/] }, warnings: [/never builds a mixed-protocol/] },
+  { name: 'S1 before S2: with unbuildable mixed protocols denied by policy, the same UPDATE stops at S1', object: { ports: [[80, 'TCP'], [53, 'UDP']] }, old: { ports: [[80, 'TCP']] }, denied: { rule: 'S1', message: [/never builds a mixed-protocol/] }, unbuildable: 'deny' },
   { name: 'S2 UPDATE that swaps a live Classic ELB to UDP is denied', object: { ports: [[53, 'UDP']] }, old: { ports: [[80, 'TCP']] }, denied: { rule: 'S2', message: [/runs a Classic ELB/, /orphan the Classic ELB/, /Create a new Service for the UDP ports/] } },
   { name: 'S2 UPDATE that adds the nlb type to a live Classic ELB is denied', object: { annotations: nlb }, old: { ports: [[80, 'TCP']] }, denied: { rule: 'S2', message: [/from unset \(a Classic ELB\) to "nlb"/] } },
   { name: 'S2 UPDATE turning a ClusterIP into a UDP LoadBalancer adds nlb', object: {}, old: { type: 'ClusterIP' }, ops: [{ op: 'add', path: '/metadata/annotations', value: { [TYPE]: 'nlb' } }], warnings: [/added annotation/, /health check/] },
@@ -128,6 +133,17 @@ const cases: Case[] = [
   { name: 'S3 unknown loadBalancerClass: left alone', object: { etp: 'Local', lbClass: 'example.com/lb' }, ops: [] },
   { name: 'S3 UPDATE of an already single-zone Service is ratcheted', object: { etp: 'Local', annotations: { ...nlb, [CROSS]: 'false', x: 'y' } }, old: { etp: 'Local', annotations: { ...nlb, [CROSS]: 'false' } }, ops: [], warnings: [/already so before this update/] },
   { name: 'S3 UPDATE that turns on Local with cross-zone off is denied', object: { etp: 'Local', annotations: { ...nlb, [CROSS]: 'false' } }, old: { etp: 'Cluster', annotations: { ...nlb, [CROSS]: 'false' } }, denied: { rule: 'S3', message: [/turns cross-zone load balancing off/] } },
+
+  // S3: the attributes list read as the AWS Load Balancer Controller's ParseStringMapAnnotation reads it.
+  { name: 'S3 repeated cross-zone attribute: the last value (false) is the one the controller applies', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: 'load_balancing.cross_zone.enabled=true,load_balancing.cross_zone.enabled=false' } }, denied: { rule: 'S3', message: [/turns cross-zone load balancing off/, /load_balancing\.cross_zone\.enabled=false/] } },
+  { name: 'S3 repeated cross-zone attribute: the last value (true) wins', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: 'load_balancing.cross_zone.enabled=false, load_balancing.cross_zone.enabled=true' } }, ops: [] },
+  { name: 'S3 a value with a space after "=" is not true or false to the controller: denied, even with the opt-out', object: { etp: 'Local', annotations: { [TYPE]: 'external', 'nlb-guard.io/allow-single-zone': 'true', [ATTRS]: 'load_balancing.cross_zone.enabled= false' } }, denied: { rule: 'S3', message: [/is " false"/, /neither true nor false/] } },
+  { name: 'S3 a cross-zone value that is not a boolean: denied, even with the opt-out', object: { etp: 'Local', lbClass: 'service.k8s.aws/nlb', annotations: { 'nlb-guard.io/allow-single-zone': 'true', [ATTRS]: 'load_balancing.cross_zone.enabled=yes' } }, denied: { rule: 'S3', message: [/"yes"/, /load_balancing\.cross_zone\.enabled=true/] } },
+  { name: 'S3 an attributes entry without "=" makes the list unreadable: denied', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: 'deletion_protection.enabled' } }, denied: { rule: 'S3', message: [/"deletion_protection\.enabled" is not key=value/] } },
+  { name: 'S3 a key spaced before "=" is another key to the controller: cross-zone is still added', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: 'load_balancing.cross_zone.enabled =false' } }, ops: [{ op: 'replace', path: ATTRS_PATH, value: 'load_balancing.cross_zone.enabled =false,load_balancing.cross_zone.enabled=true' }], warnings: [/set annotation/] },
+  { name: 'S3 legacy key not a boolean: denied even with the opt-out', object: { etp: 'Local', annotations: { ...nlb, [CROSS]: 'yes', 'nlb-guard.io/allow-single-zone': 'true' } }, denied: { rule: 'S3', message: [/cannot read as a boolean/] } },
+  { name: 'S3 in-tree: an empty legacy value is unset to the cloud provider, so it is set to true', object: { etp: 'Local', annotations: { ...nlb, [CROSS]: '' } }, ops: [{ op: 'replace', path: CROSS_PATH, value: 'true' }], warnings: [/set annotation/] },
+  { name: 'S3 AWS LBC: an empty legacy value fails ParseBoolAnnotation: denied', object: { etp: 'Local', annotations: { [TYPE]: 'external', [CROSS]: '' } }, denied: { rule: 'S3', message: [/"", which the AWS cloud provider and controller cannot read as a boolean/] } },
 
   // S4: hints.
   { name: 'S4 UDP with ip targets: no hint', object: { annotations: { [TYPE]: 'external', 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } }, ops: [] },
@@ -152,6 +168,7 @@ for (const c of cases) {
       if (decision.allowed) return
       t.equal(decision.rule, c.denied.rule)
       for (const pattern of c.denied.message) t.match(decision.message, pattern)
+      assertWarnings(t, decision, c.warnings ?? [])
       return
     }
     t.equal(decision.allowed, true, 'allowed')
@@ -170,6 +187,13 @@ for (const c of cases) {
   })
 }
 
+t.test('the Service rules are named functions, run S1 to S4', async (t) => {
+  t.same(
+    SERVICE_RULES.map((rule) => rule.name),
+    ['mixedProtocols', 'loadBalancerType', 'crossZone', 'healthCheckHints'],
+  )
+})
+
 t.test('the mixed-protocol support table', async (t) => {
   const table: Array<[string, MixedProtocolGate, boolean]> = [
     ['1.15.0', 'enabled', false],
@@ -181,6 +205,12 @@ t.test('the mixed-protocol support table', async (t) => {
     ['1.25.4', 'disabled', false],
     ['1.26.0', 'disabled', true],
     ['v1.30.2-eks-1a2b3c', 'auto', true],
+    // The apiserver's own answer (the dry-run probe) wins over the table.
+    ['1.19.16', 'accepted', true],
+    ['1.23.9', 'accepted', true],
+    ['1.19.16', 'refused', false],
+    ['1.24.0', 'refused', false],
+    ['1.25.16', 'refused', false],
   ]
   for (const [version, gate, supported] of table) {
     t.equal(mixedProtocolUnsupportedReason(parseKubeVersion(version), gate) === null, supported, `${version} gate=${gate}`)
@@ -191,4 +221,26 @@ t.test('an annotation key with ~ and / is escaped per RFC 6901', async (t) => {
   const { setMapEntries } = await import('../../webhook/rules/patch.js')
   t.same(setMapEntries('/metadata/annotations', { a: '1' }, new Map([['x~y/z', 'v']])), [{ op: 'add', path: '/metadata/annotations/x~0y~1z', value: 'v' }])
   t.same(setMapEntries('/metadata/annotations', { a: '1' }, new Map([['a', '1']])), [], 'no op when the value is already there')
+})
+
+t.test('an S1 denial for 10,000 ports stays a few hundred characters and still names the fix', async (t) => {
+  const ports: NonNullable<ServiceShape['ports']> = Array.from({ length: 10_000 }, (_, i) => [1000 + (i >> 1), i % 2 === 0 ? 'TCP' : 'UDP', `p${i}`])
+  const decision = mutateService(input({ name: 'many', object: { name: 'x'.repeat(100_000), ports }, version: '1.19.16' }))
+  t.equal(decision.allowed, false)
+  if (decision.allowed) return
+  t.equal(decision.rule, 'S1')
+  t.ok(decision.message.length < 2500, `message is ${decision.message.length} characters`)
+  t.match(decision.message, /p0 1000\/TCP, .* and 9990 more\)/, 'ten ports named, the rest counted')
+  t.match(decision.message, /Fix: split it into 2 Services, ".*-tcp" with the TCP ports and ".*-udp" with the UDP ports/)
+  t.match(decision.message, /Service demo\/x{253}…\(99747 more characters\)/, 'a name too long for Kubernetes is cut, saying so')
+})
+
+t.test('caller-written values quoted in messages are bounded', async (t) => {
+  const huge = 'v'.repeat(1_000_000)
+  const classic = mutateService(input({ name: 'classic', object: { annotations: { [TYPE]: huge } } }))
+  t.equal(classic.allowed, false)
+  if (!classic.allowed) t.ok(classic.message.length < 1000, `Classic-with-UDP denial is ${classic.message.length} characters`)
+  const off = mutateService(input({ name: 'off', object: { etp: 'Local', annotations: { [TYPE]: 'external', [ATTRS]: `${huge},load_balancing.cross_zone.enabled=false` } } }))
+  t.equal(off.allowed, false)
+  if (!off.allowed) t.ok(off.message.length < 1000, `cross-zone denial is ${off.message.length} characters`)
 })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { connect, type ConnectionOptions } from 'node:tls'
 import t from 'tap'
 import { issueCA, issueServingCertificate, type CertificateAndKey } from '../../certs/issue.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { issueClientCertificate } from './fixtures/pki.js'
 import { plainGet, serve } from '../fixtures/serve.js'
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { httpsRequest } from '../fixtures/https.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { serve } from '../fixtures/serve.js'
 
 t.setTimeout(60_000)

@@ -5,7 +5,7 @@ import { parseKubeVersion, type KubeVersion } from '../../webhook/rules/version.
 import { BODY_LIMIT, buildServer } from '../../webhook/server/app.js'
 import { createMetrics } from '../../webhook/server/metrics.js'
 import { Readiness } from '../../webhook/server/readiness.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 
 const { serving } = selfSignedForLocalhost(new Date())
 
@@ -201,4 +201,36 @@ t.test('Pods: the rule reads only the request namespace from the lookup, and pat
   t.same(update.json().response, { uid: 'uid-1', allowed: true }, 'only CREATE is mutated')
   const bad = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor({ kind: 'Pod', spec: { containers: 'x' } }, { kind: podKind }) })
   t.match(bad.json().response, { allowed: false, status: { code: 400, message: /not a v1 Pod/ } })
+})
+
+t.test('caller-written strings never become metric labels, and log lines stay bounded', async (t) => {
+  const { app, metrics, lines } = setup()
+  const exposition = async () => (await metrics.registry.metrics()).length
+  // One request of each kind first, so the baseline already holds every series a request can create.
+  await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor({ metadata: { name: 'x' } }, { kind: { group: 'example.com', version: 'v1', kind: 'Widget' } }) })
+  const before = await exposition()
+  const huge = (i: number) => `${String.fromCharCode(65 + i)}${'k'.repeat(256 * 1024)}`
+  for (let i = 0; i < 10; i++) {
+    const review = reviewFor({ metadata: { name: huge(i) } }, { uid: huge(i), namespace: huge(i), kind: { group: 'example.com', version: 'v1', kind: huge(i) } })
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload: review })
+    t.equal(res.json().response.uid, huge(i), 'the uid is still echoed whole')
+  }
+  const after = await exposition()
+  // Only counters' digits and the histogram's sums change: no new series (each would add over 256 KiB).
+  t.ok(after - before < 256, `/metrics grew by ${after - before} bytes (${before} → ${after}): every unknown kind is counted as "other"`)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_admission_requests_total'), /kind="other",operation="CREATE",result="allowed"\} 11/)
+  const admissions = lines.filter((l) => l.includes('"msg":"admission"'))
+  t.equal(admissions.length, 11)
+  for (const line of admissions) t.ok(line.length < 2048, `an admission log line is ${line.length} characters`)
+  const last = JSON.parse(admissions.at(-1) ?? '{}') as { kind: string; uid: string; namespace: string; name: string }
+  t.match(last.kind, /^Jk{255}…\(261889 more characters\)$/, 'the log keeps the start of a long kind and says how much was cut')
+  for (const field of ['uid', 'namespace', 'name'] as const) t.ok(last[field].length < 300, `${field} is bounded in the log`)
+})
+
+t.test('operation labels and bad-request reasons come from closed sets', async (t) => {
+  const { kindLabel, operationLabel, badRequestReason, tlsFailureReason } = await import('../../webhook/server/metrics.js')
+  t.same(['Service', 'Pod', 'Deployment', 'CronJob', 'ConfigMap', 'x'.repeat(1000)].map(kindLabel), ['Service', 'Pod', 'Deployment', 'CronJob', 'other', 'other'])
+  t.same(['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'PATCH'].map(operationLabel), ['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'other'])
+  t.same([badRequestReason('FST_ERR_CTP_BODY_TOO_LARGE'), badRequestReason('FST_ERR_SOMETHING_NEW'), badRequestReason(undefined)], ['FST_ERR_CTP_BODY_TOO_LARGE', 'other', 'other'])
+  t.same([tlsFailureReason('CERT_HAS_EXPIRED'), tlsFailureReason('ECONNRESET'), tlsFailureReason('a client "wrote" this'), tlsFailureReason('A'.repeat(81))], ['CERT_HAS_EXPIRED', 'ECONNRESET', 'other', 'other'])
 })

@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml'
 import { BODY_LIMIT } from '../../webhook/server/app.js'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { plainGet, serve } from '../fixtures/serve.js'
 
 t.setTimeout(120_000)

@@ -6,7 +6,7 @@ import { Agent } from 'node:https'
 import t from 'tap'
 import { waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
-import { reviewFor, serviceObject } from '../fixtures/reviews.js'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { serve } from '../fixtures/serve.js'
 
 const readyStatus = (port: number) =>

@@ -1,8 +1,8 @@
 import type { Config } from '../config.js'
-import { Service } from '../k8s/objects.js'
+import { apiVersionOf, kindKey, Service } from '../k8s/objects.js'
 import type { Decision, RuleId } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
-import { mutateService } from '../rules/service.js'
+import { mutateService, type MixedProtocolGate } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import type { AdmissionResponse } from './response.js'
 import { allowed, errored, fromDecision } from './response.js'
@@ -10,14 +10,21 @@ import type { AdmissionRequest } from './review.js'
 
 export type AdmissionMode = 'mutate' | 'validate'
 
-/** A rule for one kind of object, plugged into the handler (the Pod rule lives with its cache). */
+const SERVICE = kindKey('v1', 'Service')
+
+/** A rule for one kind of object, plugged into the handler (the Pod rule's, admission/pod-rules.ts, needs the Service cache). */
 export type KindRule = (request: AdmissionRequest, version: KubeVersion, mode: AdmissionMode) => Decision | InvalidObject
 
 export interface AdmissionDeps {
   readonly config: Pick<Config, 'excludedNamespaces' | 'mixedProtocolLBService' | 'unbuildableMixedProtocol'>
   /** The cluster's version, or undefined while it is not known yet. */
   readonly clusterVersion: () => KubeVersion | undefined
-  /** Extra rules by kind (`Pod`, `Deployment`, …); Services are always handled. */
+  /**
+   * What is known of the cluster's mixed-protocol support (the probe's answer, or the configured
+   * setting); without it, the configured setting alone.
+   */
+  readonly mixedProtocolGate?: (() => MixedProtocolGate) | undefined
+  /** Extra rules by kindKey (`v1 Pod`, `apps/v1 Deployment`, …); v1 Services are always handled. */
   readonly rules?: ReadonlyMap<string, KindRule>
 }
 
@@ -47,9 +54,8 @@ export function admit(request: AdmissionRequest, mode: AdmissionMode, deps: Admi
     // Readiness keeps traffic away until the version is known; this answers a request that raced it.
     return { response: errored(uid, 500, 'nlb-guard does not know the cluster version yet'), outcome: 'error', rules: [] }
   }
-  const rule = request.kind.group === '' && request.kind.version === 'v1' && request.kind.kind === 'Service'
-    ? serviceRule(deps)
-    : deps.rules?.get(request.kind.kind)
+  const key = kindKey(apiVersionOf(request.kind.group, request.kind.version), request.kind.kind)
+  const rule = key === SERVICE ? serviceRule(deps) : deps.rules?.get(key)
   const decision = rule === undefined ? NO_CHANGE : rule(request, version, mode)
   if (decision instanceof InvalidObject) {
     return { response: errored(uid, 400, decision.message), outcome: 'error', rules: [] }
@@ -76,7 +82,7 @@ function serviceRule(deps: AdmissionDeps): KindRule {
       object: object.data,
       oldObject,
       namespace: request.namespace,
-      cluster: { version, mixedProtocolGate: deps.config.mixedProtocolLBService },
+      cluster: { version, mixedProtocolGate: deps.mixedProtocolGate?.() ?? deps.config.mixedProtocolLBService },
       policy: { unbuildableMixedProtocol: deps.config.unbuildableMixedProtocol },
     })
   }

@@ -29,17 +29,75 @@ export interface AdmissionReviewResponse {
   readonly response: AdmissionResponse
 }
 
-/** The apiserver rejects a review whose warnings are too long or too many; kubectl prints each on its own line. */
-const MAX_WARNINGS = 32
-const MAX_WARNING_LENGTH = 1024
+/**
+ * What the apiserver keeps of a response's warnings (k8s.io/apiserver pkg/endpoints/filters/warning.go,
+ * `recorder.AddWarning`; each webhook warning goes through it): identical texts once; all of them
+ * whole while their total stays within 4,096 characters (runes); past that, every warning, earlier
+ * ones too, is cut to 256 characters and those that no longer fit are dropped. nlb-guard's warnings
+ * say what changed and why in more than 256 characters, so they are kept within the total here,
+ * where the cut is ours: each at most MAX_WARNING_RUNES, and a last one saying how many were left out.
+ */
+export const WARNINGS_TOTAL_RUNES = 4096
+export const MAX_WARNING_RUNES = 1024
+/** The apiserver sends a denial's message back whole; this bounds it all the same (rules bound what they quote). */
+export const MAX_MESSAGE_RUNES = 4096
+/** Room kept for the note on left-out warnings, and the shortest cut worth sending instead of the note alone. */
+const NOTE_RUNES = 120
+const MIN_CUT_RUNES = 256
+
+/** The text cut to at most `max` code points (an ellipsis included), never splitting a surrogate pair. */
+export function capRunes(text: string, max: number): string {
+  if (text.length <= max) return text
+  let runes = 0
+  let index = 0
+  for (const char of text) {
+    if (runes === max - 1) {
+      return index + char.length >= text.length ? text : `${text.slice(0, index)}…`
+    }
+    runes++
+    index += char.length
+  }
+  return text
+}
+
+function runeLength(text: string): number {
+  let runes = 0
+  for (const _ of text) runes++
+  return runes
+}
+
+function leftOut(count: number): string {
+  return `nlb-guard left out ${count} more warning${count === 1 ? '' : 's'}: the apiserver keeps ${WARNINGS_TOTAL_RUNES} characters of warnings per request.`
+}
+
+/** The warnings as the apiserver will keep them whole: within the total, each capped, the rest counted. */
+export function boundedWarnings(warnings: readonly string[]): string[] {
+  const kept: string[] = []
+  let used = 0
+  for (let i = 0; i < warnings.length; i++) {
+    const text = capRunes(warnings[i] ?? '', MAX_WARNING_RUNES)
+    const more = i < warnings.length - 1
+    const budget = WARNINGS_TOTAL_RUNES - used - (more ? NOTE_RUNES : 0)
+    const length = runeLength(text)
+    if (length <= budget) {
+      kept.push(text)
+      used += length
+      continue
+    }
+    if (budget >= MIN_CUT_RUNES) {
+      kept.push(capRunes(text, budget))
+      if (more) kept.push(leftOut(warnings.length - i - 1))
+    } else {
+      kept.push(leftOut(warnings.length - i))
+    }
+    break
+  }
+  return kept
+}
 
 function withWarnings(warnings: readonly string[]): { warnings?: readonly string[] } {
   if (warnings.length === 0) return {}
-  return {
-    warnings: warnings
-      .slice(0, MAX_WARNINGS)
-      .map((w) => (w.length > MAX_WARNING_LENGTH ? `${w.slice(0, MAX_WARNING_LENGTH - 1)}…` : w)),
-  }
+  return { warnings: boundedWarnings(warnings) }
 }
 
 export function allowed(uid: string, warnings: readonly string[] = []): AdmissionResponse {
@@ -58,12 +116,12 @@ export function patched(uid: string, ops: readonly JsonPatchOp[], warnings: read
 }
 
 export function denied(uid: string, message: string, warnings: readonly string[] = []): AdmissionResponse {
-  return { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message }, ...withWarnings(warnings) }
+  return { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: capRunes(message, MAX_MESSAGE_RUNES) }, ...withWarnings(warnings) }
 }
 
 /** The request could not be handled: 400 for a malformed request, 500 for our own failure. */
 export function errored(uid: string, code: 400 | 500, message: string): AdmissionResponse {
-  return { uid, allowed: false, status: { code, reason: code === 400 ? 'BadRequest' : 'InternalError', message } }
+  return { uid, allowed: false, status: { code, reason: code === 400 ? 'BadRequest' : 'InternalError', message: capRunes(message, MAX_MESSAGE_RUNES) } }
 }
 
 /** A rule decision as a response; `patch: false` (the validating webhook) reports changes instead of making them. */

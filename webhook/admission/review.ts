@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isRecord } from '../../lib/record.js'
 
 /**
  * AdmissionReview as the kube-apiserver sends it. Clusters before 1.16 speak only v1beta1; the two
@@ -11,6 +12,9 @@ export type AdmissionVersion = (typeof ADMISSION_VERSIONS)[number]
 const GroupVersionKind = z.object({ group: z.string(), version: z.string(), kind: z.string() })
 const GroupVersionResource = z.object({ group: z.string(), version: z.string(), resource: z.string() })
 
+/** k8s.io/api admission/v1 Operation: the only values the apiserver sends. */
+export const ADMISSION_OPERATIONS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] as const
+
 export const AdmissionRequest = z.looseObject({
   uid: z.string().min(1),
   kind: GroupVersionKind,
@@ -18,7 +22,7 @@ export const AdmissionRequest = z.looseObject({
   subResource: z.string().optional(),
   name: z.string().optional(),
   namespace: z.string().optional(),
-  operation: z.enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']),
+  operation: z.enum(ADMISSION_OPERATIONS),
   object: z.unknown().optional(),
   oldObject: z.unknown().optional(),
   dryRun: z.boolean().optional(),
@@ -58,8 +62,4 @@ export function decodeReview(body: unknown): AdmissionReview {
   throw new ReviewDecodeError(`not an AdmissionReview: ${where}: ${issue?.message ?? 'invalid'}`, uid, apiVersion, {
     cause: result.error,
   })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,17 +1,2 @@
-/**
- * The streams a command talks to. Commands take them as a parameter so tests can capture output
- * without spawning a process; only webhook/bin.ts passes the real process streams.
- */
-export interface CliIo {
-  readonly stdin: NodeJS.ReadableStream
-  readonly stdout: { write(chunk: string): unknown }
-  readonly stderr: { write(chunk: string): unknown }
-}
-
-/** A command's entry point: parsed from argv, returns the process exit code, never calls process.exit. */
-export type Command = (argv: readonly string[], io: CliIo) => Promise<number>
-
-/** A usage error: the command prints its message and help, and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+// The sidecar's TypeScript command still imports these from here; everything else uses lib/cli.ts.
+export type { CliIo, Command } from '../../lib/cli.js'

@@ -1,5 +1,6 @@
-import type { CliIo, Command } from './io.js'
-import { UsageError } from './io.js'
+import type { CliIo, Command } from '../../lib/cli.js'
+import { UsageError } from '../../lib/cli.js'
+import { ConfigError } from '../../lib/errors.js'
 
 /**
  * Commands load lazily: `nlb-guard healthcheck` runs in every UDP pod and must start fast and stay
@@ -48,8 +49,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 2
     }
-    // By name: importing config.js here would load zod and yaml into the sidecar.
-    if (error instanceof Error && error.name === 'ConfigError') {
+    if (error instanceof ConfigError) {
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 1
     }

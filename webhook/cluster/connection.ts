@@ -3,8 +3,8 @@
  * a cluster: @kubernetes/client-node alone costs about 88 MB resident (2,700 generated modules),
  * more than the whole webhook without it.
  */
-export { fetchGitVersion, loadKubeConfig } from './kube.js'
+export { kubeSecretClient, kubeWebhookConfigurationClient, loadKubeConfig } from '../../certs/kube-client.js'
+export { dryRunMixedProtocolService, fetchGitVersion } from './kube.js'
 export { startServiceCache } from './services.js'
-export { kubeSecretClient, kubeWebhookConfigurationClient } from '../../certs/kube-client.js'
 
 export type ClusterConnection = typeof import('./connection.js')

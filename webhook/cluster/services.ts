@@ -2,6 +2,7 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubern
 import { CoreV1Api, ListWatch, Watch } from '@kubernetes/client-node'
 import type { Service } from '../k8s/objects.js'
 import { portProtocol } from '../k8s/objects.js'
+import { backoff, type RetryPolicy } from '../../lib/retry.js'
 import * as A from '../rules/annotations.js'
 
 /** What the Pod rule needs from the cluster: the UDP LoadBalancer Services of one namespace. */
@@ -73,9 +74,8 @@ export interface ServiceCacheOptions {
   readonly onSynced: (count: number) => void
   readonly onError: (error: unknown, retryInMs: number) => void
   readonly onSize: (count: number) => void
-  /** Backoff after a failed list or a watch the informer gives up on. */
-  readonly minBackoffMs?: number
-  readonly maxBackoffMs?: number
+  /** Backoff after a failed list or a watch the informer gives up on (default 1 s doubling to 30 s). */
+  readonly retry?: RetryPolicy
 }
 
 export interface ServiceCache extends ServiceLookup {
@@ -93,17 +93,15 @@ export function startServiceCache(kubeConfig: KubeConfig, options: ServiceCacheO
   const api = kubeConfig.makeApiClient(CoreV1Api)
   let synced = false
   let stopped = false
-  let backoffMs = 0
   let retry: NodeJS.Timeout | undefined
-  const minBackoff = options.minBackoffMs ?? 1000
-  const maxBackoff = options.maxBackoffMs ?? 30_000
+  const delays = backoff(options.retry ?? { initialMs: 1000, maxMs: 30_000 })
 
   const list = async (): Promise<KubernetesListObject<CachedService>> => {
     const services = await api.listServiceForAllNamespaces()
     const items = services.items.map(slimService).filter((s): s is CachedService => s !== null)
     const firstSync = !synced
     synced = true
-    backoffMs = 0
+    delays.reset()
     if (firstSync) options.onSynced(items.length)
     return { ...services, items } as KubernetesListObject<CachedService>
   }
@@ -114,10 +112,10 @@ export function startServiceCache(kubeConfig: KubeConfig, options: ServiceCacheO
   informer.on('delete', () => options.onSize(--count))
   informer.on('error', (error: unknown) => {
     if (stopped) return
-    backoffMs = Math.min(backoffMs === 0 ? minBackoff : backoffMs * 2, maxBackoff)
-    options.onError(error, backoffMs)
+    const delay = delays.next()
+    options.onError(error, delay)
     clearTimeout(retry)
-    retry = setTimeout(() => void informer.start(), backoffMs)
+    retry = setTimeout(() => void informer.start(), delay)
     retry.unref()
   })
 

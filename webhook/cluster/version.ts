@@ -1,3 +1,4 @@
+import { backoff, type RetryPolicy } from '../../lib/retry.js'
 import type { KubeVersion } from '../rules/version.js'
 import { parseKubeVersion } from '../rules/version.js'
 
@@ -18,10 +19,13 @@ export interface PolledVersionOptions {
   readonly fetch: () => Promise<string>
   /** Upgrades happen under a running webhook: refresh this often once known. */
   readonly refreshMs: number
-  /** Retry this often while the version is still unknown. */
-  readonly retryMs: number
+  /** How soon to try again while the version is still unknown. */
+  readonly retry: RetryPolicy
   readonly onChange: (version: KubeVersion) => void
-  readonly onError: (error: unknown, known: KubeVersion | undefined) => void
+  /** `retryInMs`: when the next attempt is. */
+  readonly onError: (error: unknown, known: KubeVersion | undefined, retryInMs: number) => void
+  /** Runs after every successful read, changed or not, before the next one is scheduled. */
+  readonly afterRefresh?: ((version: KubeVersion) => Promise<void>) | undefined
 }
 
 /** Reads the version now and then; keeps the last known one when a refresh fails. */
@@ -29,19 +33,25 @@ export function polledVersion(options: PolledVersionOptions): VersionSource {
   let known: KubeVersion | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  const retries = backoff(options.retry)
 
   const poll = async (): Promise<void> => {
+    let delay = options.refreshMs
+    let read: KubeVersion | undefined
     try {
-      const version = parseKubeVersion(await options.fetch())
-      if (known?.text !== version.text) {
-        known = version
-        options.onChange(version)
+      read = parseKubeVersion(await options.fetch())
+      retries.reset()
+      if (known?.text !== read.text) {
+        known = read
+        options.onChange(read)
       }
     } catch (error: unknown) {
-      options.onError(error, known)
+      if (known === undefined) delay = retries.next()
+      options.onError(error, known, delay)
     }
+    if (read !== undefined) await options.afterRefresh?.(read)
     if (!stopped) {
-      timer = setTimeout(() => void poll(), known === undefined ? options.retryMs : options.refreshMs)
+      timer = setTimeout(() => void poll(), delay)
       timer.unref()
     }
   }

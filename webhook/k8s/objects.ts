@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { bounded } from '../text/bounded.js'
 
 /*
  * The parts of Kubernetes objects the rules read. Schemas are loose: every field we do not model is
@@ -74,11 +75,40 @@ export const Pod = z.looseObject({
 })
 export type Pod = z.infer<typeof Pod>
 
+/** `v1 Pod`, `apps/v1 Deployment`: what rules are routed by (an AdmissionReview's group/version/kind, an object's apiVersion and kind). */
+export function kindKey(apiVersion: string, kind: string): string {
+  return `${apiVersion} ${kind}`
+}
+
+/** The apiVersion of an AdmissionReview's group and version: the core group is the empty string. */
+export function apiVersionOf(group: string, version: string): string {
+  return group === '' ? version : `${group}/${version}`
+}
+
 /** Kubernetes defaults an omitted port protocol to TCP. */
 export function portProtocol(port: { protocol?: string | undefined }): string {
   return port.protocol ?? 'TCP'
 }
 
-export function objectName(meta: ObjectMeta | null | undefined): string {
-  return meta?.name ?? (meta?.generateName ? `${meta.generateName}*` : '<unnamed>')
+/** Longest name quoted (a Kubernetes object name is at most 253 characters): names are quoted before the apiserver validates them. */
+const MAX_NAME = 253
+
+/**
+ * `<namespace>/<name>` of an object, for messages and reports: `<generateName>*` for a name the
+ * apiserver has yet to generate, no namespace part when none is known, each part bounded.
+ */
+export function objectName(
+  metadata: { readonly name?: string | undefined; readonly generateName?: string | undefined; readonly namespace?: string | undefined } | null | undefined,
+  namespace: string | undefined = metadata?.namespace,
+): string {
+  const name = bounded(metadata?.name ?? `${metadata?.generateName ?? ''}*`, MAX_NAME)
+  return namespace ? `${bounded(namespace, MAX_NAME)}/${name}` : name
+}
+
+export function isLoadBalancer(service: Service): boolean {
+  return service.spec?.type === 'LoadBalancer'
+}
+
+export function annotationsOf(object: { metadata?: { annotations?: Record<string, string> | null | undefined } | null | undefined }): Readonly<Record<string, string>> {
+  return object.metadata?.annotations ?? {}
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { text as readStream } from 'node:stream/consumers'
 import { parseArgs } from 'node:util'
-import type { CliIo, Command } from '../cli/io.js'
+import type { CliIo, Command } from '../../lib/cli.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { parseKubeVersion } from '../rules/version.js'
 import type { FixResult, ManifestSource } from './fix.js'

@@ -1,13 +1,14 @@
 import type { Document } from 'yaml'
 import { parseAllDocuments } from 'yaml'
 import type { Config } from '../config.js'
-import { Pod, Service } from '../k8s/objects.js'
+import { ObjectMeta, objectName, Pod, Service } from '../k8s/objects.js'
 import type { Decision } from '../rules/decision.js'
 import { NO_CHANGE, warningsOf } from '../rules/decision.js'
-import { mutatePod, POD_TEMPLATE_PATHS, templatePointer } from '../rules/pod.js'
+import { mutatePod, podTemplateOf, templatePointer, workloadKind } from '../rules/pod.js'
 import { mutateService } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import { applyToDocument, styleOf } from './yaml-patch.js'
+import { isRecord } from '../../lib/record.js'
 
 /**
  * The offline engine behind `fix` and `check`: every Kubernetes object in a set of YAML streams goes
@@ -90,11 +91,10 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
   if (options.config.sidecar.injection !== 'never') {
     for (const entry of entries) {
       const object: unknown = entry.document.toJS()
-      if (!isRecord(object) || typeof object['kind'] !== 'string') continue
-      const kind = object['kind']
-      if (!WORKLOAD_API_VERSIONS.has(`${String(object['apiVersion'])} ${kind}`)) continue
-      const template = (POD_TEMPLATE_PATHS[kind] ?? []).reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
-      const pod = Pod.safeParse(template)
+      const workload = isRecord(object) ? workloadKind(object['apiVersion'], object['kind']) : undefined
+      if (workload === undefined) continue
+      const { kind } = workload
+      const pod = Pod.safeParse(podTemplateOf(object, workload))
       if (!pod.success) continue
       const namespace = namespaceOf(object)
       const decision = mutatePod({
@@ -121,17 +121,6 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
   return { outputs, reports }
 }
 
-/** The kinds whose pods (or pod templates) the Pod rule looks at, with their API versions. */
-const WORKLOAD_API_VERSIONS: ReadonlySet<string> = new Set([
-  'v1 Pod',
-  'apps/v1 Deployment',
-  'apps/v1 StatefulSet',
-  'apps/v1 DaemonSet',
-  'apps/v1 ReplicaSet',
-  'batch/v1 Job',
-  'batch/v1 CronJob',
-])
-
 function serviceDecision(service: Service, options: FixOptions): Decision {
   return mutateService({
     operation: 'CREATE',
@@ -153,13 +142,8 @@ function leadingBlank(text: string): string {
 }
 
 function nameOf(object: unknown): string {
-  const metadata = isRecord(object) && isRecord(object['metadata']) ? object['metadata'] : {}
-  const namespace = typeof metadata['namespace'] === 'string' ? `${metadata['namespace']}/` : ''
-  return `${namespace}${typeof metadata['name'] === 'string' ? metadata['name'] : '<unnamed>'}`
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+  const metadata = ObjectMeta.safeParse(isRecord(object) ? object['metadata'] : undefined)
+  return objectName(metadata.success ? metadata.data : undefined)
 }
 
 /** One line per warning or denial, prefixed with where the object is. */

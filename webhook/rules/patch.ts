@@ -30,13 +30,18 @@ export function setMapEntries(
   }))
 }
 
-/** Operations that set annotations on an object whose `metadata` may be missing. */
+/**
+ * Operations that set annotations on an object whose `metadata` may be missing; `basePath` is where
+ * the object sits in the patched document ('' for the object itself, '/spec/template' for a
+ * Deployment's pod template).
+ */
 export function setAnnotations(
   metadata: { annotations?: Readonly<Record<string, string>> | null | undefined } | null | undefined,
   updates: ReadonlyMap<string, string>,
+  basePath = '',
 ): JsonPatchOp[] {
   if (metadata == null) {
-    return updates.size === 0 ? [] : [{ op: 'add', path: '/metadata', value: { annotations: Object.fromEntries(updates) } }]
+    return updates.size === 0 ? [] : [{ op: 'add', path: `${basePath}/metadata`, value: { annotations: Object.fromEntries(updates) } }]
   }
-  return setMapEntries('/metadata/annotations', metadata.annotations, updates)
+  return setMapEntries(`${basePath}/metadata/annotations`, metadata.annotations, updates)
 }

@@ -1,14 +1,32 @@
-import type { SidecarConfig } from '../config.js'
 import type { Container, ObjectMeta, PodSpec, Service } from '../k8s/objects.js'
-import { portProtocol } from '../k8s/objects.js'
+import { annotationsOf, isLoadBalancer, objectName, portProtocol } from '../k8s/objects.js'
+import { isRecord } from '../../lib/record.js'
 import * as A from './annotations.js'
 import type { Change, Decision, JsonPatchOp } from './decision.js'
 import { NO_CHANGE } from './decision.js'
-import { escapePointerToken, setMapEntries } from './patch.js'
-import { annotationsOf, isLoadBalancer, loadBalancerController } from './service.js'
+import { bounded } from '../text/bounded.js'
+import { escapePointerToken, setAnnotations } from './patch.js'
+import { loadBalancerController } from './controller.js'
 import { atLeast, type KubeVersion } from './version.js'
 
 export const SIDECAR_NAME = 'nlb-guard-healthcheck'
+
+/**
+ * What the Pod rule needs to know about the sidecar. The rule owns this shape; the `sidecar`
+ * section of the configuration (config.ts) conforms to it.
+ */
+export interface SidecarSettings {
+  readonly image: string
+  readonly mode: 'tcp' | 'http'
+  /** Port the sidecar answers HTTP health checks on (http mode only). */
+  readonly httpPort: number
+  readonly intervalMs: number
+  readonly resources: {
+    readonly requests?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
+    readonly limits?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
+  }
+  readonly injection: 'always' | 'ip-targets' | 'never'
+}
 
 /** A pod, or a workload's pod template, and where it sits in the object being patched. */
 export interface PodTemplate {
@@ -25,7 +43,7 @@ export interface PodRuleInput {
   /** LoadBalancer Services with UDP ports in the pod's namespace (the cache holds no others). */
   readonly services: readonly Service[]
   readonly version: KubeVersion
-  readonly sidecar: SidecarConfig
+  readonly sidecar: SidecarSettings
 }
 
 /**
@@ -46,23 +64,34 @@ export function mutatePod(input: PodRuleInput): Decision {
   const labels = pod.metadata?.labels ?? {}
   const hints: string[] = []
   const ports = new Map<number, Set<string>>()
+  // The pod's ports indexed once: each Service port is then looked up in constant time, so the rule
+  // is linear in the pod's ports plus the matching Services' ports (it was their product: 5,000
+  // containers × 2 ports against 10,000 UDP Service ports took 1.3 s on the shared event loop).
+  const podPorts = indexPodPorts(containers)
   for (const service of input.services) {
     if (!selects(service, labels) || !wantsSidecar(service, sidecar)) continue
-    const serviceName = `${service.metadata?.namespace ?? ''}/${service.metadata?.name ?? ''}`.replace(/^\//, '')
+    const serviceName = objectName(service.metadata)
+    const unresolved: string[] = []
     for (const port of service.spec?.ports ?? []) {
       if (portProtocol(port) !== 'UDP') continue
-      const target = resolveTargetPort(port.targetPort, port.port, containers)
+      const target = resolveTargetPort(port.targetPort, port.port, podPorts)
       if (target === undefined) {
-        hints.push(
-          `${input.subject}: Service ${serviceName} port ${port.port}/UDP targets "${String(port.targetPort)}", which names ` +
-            `no UDP containerPort of this pod, so nlb-guard cannot tell which port to health-check; it added none for it.`,
-        )
+        unresolved.push(`port ${port.port}/UDP targets "${bounded(String(port.targetPort), 63)}"`)
         continue
       }
-      if (servesTcp(containers, target)) continue
+      if (podPorts.tcp.has(target)) continue
       const services = ports.get(target) ?? new Set<string>()
       services.add(serviceName)
       ports.set(target, services)
+      if (ports.size > MAX_HEALTHCHECK_PORTS) return tooManyPorts(input.subject, hints)
+    }
+    if (unresolved.length > 0) {
+      const many = unresolved.length > 1
+      const shown = `${unresolved.slice(0, 10).join(', ')}${unresolved.length > 10 ? ` and ${unresolved.length - 10} more` : ''}`
+      hints.push(
+        `${input.subject}: Service ${serviceName} ${shown}, ${many ? 'names that name' : 'which names'} no UDP containerPort ` +
+          `of this pod, so nlb-guard cannot tell which port to health-check; it added none for ${many ? 'them' : 'it'}.`,
+      )
     }
   }
   if (ports.size === 0) return hints.length === 0 ? NO_CHANGE : { allowed: true, ops: [], changes: [], hints }
@@ -82,12 +111,7 @@ export function mutatePod(input: PodRuleInput): Decision {
       : { op: 'add', path: `${base}/spec/containers/-`, value: container })
   }
   const portList = sorted.join(',')
-  const annotationUpdate = new Map([[A.HEALTHCHECK_PORTS, portList]])
-  ops.push(
-    ...(pod.metadata == null
-      ? [{ op: 'add' as const, path: `${base}/metadata`, value: { annotations: Object.fromEntries(annotationUpdate) } }]
-      : setMapEntries(`${base}/metadata/annotations`, pod.metadata.annotations, annotationUpdate)),
-  )
+  ops.push(...setAnnotations(pod.metadata, new Map([[A.HEALTHCHECK_PORTS, portList]]), base))
   const services = [...new Set([...ports.values()].flatMap((s) => [...s]))].sort()
   const change: Change = {
     rule: 'P1',
@@ -110,7 +134,7 @@ export function selects(service: Service, labels: Readonly<Record<string, string
 }
 
 /** Whether this Service's pods get a sidecar: a UDP LoadBalancer on AWS, per the injection policy. */
-function wantsSidecar(service: Service, sidecar: SidecarConfig): boolean {
+function wantsSidecar(service: Service, sidecar: SidecarSettings): boolean {
   if (!isLoadBalancer(service) || annotationsOf(service)[A.IGNORE] === 'true') return false
   if (loadBalancerController(service) === 'other') return false
   if (sidecar.injection === 'ip-targets') {
@@ -120,33 +144,62 @@ function wantsSidecar(service: Service, sidecar: SidecarConfig): boolean {
   return true
 }
 
+/** The pod's ports by what the rule asks of them: UDP ports by name (the first wins), TCP port numbers. */
+export interface PodPorts {
+  readonly udpByName: ReadonlyMap<string, number>
+  readonly tcp: ReadonlySet<number>
+}
+
+export function indexPodPorts(containers: readonly Container[]): PodPorts {
+  const udpByName = new Map<string, number>()
+  const tcp = new Set<number>()
+  for (const container of containers) {
+    for (const containerPort of container.ports ?? []) {
+      const protocol = portProtocol(containerPort)
+      if (protocol === 'TCP') tcp.add(containerPort.containerPort)
+      else if (protocol === 'UDP' && containerPort.name !== undefined && !udpByName.has(containerPort.name)) {
+        udpByName.set(containerPort.name, containerPort.containerPort)
+      }
+    }
+  }
+  return { udpByName, tcp }
+}
+
 /**
  * The pod port a Service port sends to: a number as is; a name is the pod's UDP containerPort of
  * that name; absent means the Service port itself (Kubernetes defaults targetPort to port).
  */
-export function resolveTargetPort(
-  targetPort: number | string | undefined,
-  port: number,
-  containers: readonly Container[],
-): number | undefined {
+export function resolveTargetPort(targetPort: number | string | undefined, port: number, podPorts: PodPorts): number | undefined {
   if (targetPort === undefined) return port
   if (typeof targetPort === 'number') return targetPort
   if (/^\d+$/.test(targetPort)) return Number(targetPort)
-  for (const container of containers) {
-    for (const containerPort of container.ports ?? []) {
-      if (containerPort.name === targetPort && portProtocol(containerPort) === 'UDP') return containerPort.containerPort
-    }
-  }
-  return undefined
+  return podPorts.udpByName.get(targetPort)
 }
 
-/** A container already serving TCP on the port answers the health check itself (seed 002's pattern). */
-function servesTcp(containers: readonly Container[], port: number): boolean {
-  return containers.some((c) => (c.ports ?? []).some((p) => p.containerPort === port && portProtocol(p) === 'TCP'))
+/**
+ * The most ports one sidecar answers on. An NLB has at most 50 listeners (the ELB quota), so a pod
+ * behind more UDP ports than this is not one any load balancer serves; past it the pod is admitted
+ * unchanged with a warning (never denied: with failurePolicy Fail a denial would stop the workload),
+ * and the rule stops looking, which bounds its work per request.
+ */
+export const MAX_HEALTHCHECK_PORTS = 64
+
+function tooManyPorts(subject: string, hints: readonly string[]): Decision {
+  return {
+    allowed: true,
+    ops: [],
+    changes: [],
+    hints: [
+      ...hints,
+      `${subject}: the UDP LoadBalancer Services that select this pod target more than ${MAX_HEALTHCHECK_PORTS} of its ports ` +
+        `without a TCP listener; nlb-guard adds a health-check sidecar for at most ${MAX_HEALTHCHECK_PORTS} ports (an NLB has ` +
+        `at most 50 listeners), so it added none. Split the Services, or add ${A.INJECT}: "false" to silence this.`,
+    ],
+  }
 }
 
 /** The injected container: passes the `restricted` Pod Security Standard, small and fixed in size. */
-export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfig, native: boolean): Record<string, unknown> {
+export function sidecarContainer(ports: readonly number[], sidecar: SidecarSettings, native: boolean): Record<string, unknown> {
   const tcp = sidecar.mode === 'tcp'
   return {
     name: SIDECAR_NAME,
@@ -178,18 +231,41 @@ export function sidecarContainer(ports: readonly number[], sidecar: SidecarConfi
   }
 }
 
-/** Where the pod template sits in each workload kind, for offline `fix` and optional template mutation. */
-export const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
-  Pod: [],
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+/** A kind whose pods the Pod rule looks at: its apiVersion, and where the pod template sits in it. */
+export interface WorkloadKind {
+  readonly apiVersion: string
+  readonly kind: string
+  /** Keys down to the pod template: none for a Pod. */
+  readonly templatePath: readonly string[]
 }
 
+/**
+ * The kinds whose pods (or pod templates) the Pod rule looks at: at admission (Pods, and the
+ * workloads with `sidecar.mutateWorkloads`) and offline in `fix`/`check`. Matched by apiVersion and
+ * kind: a webhook registered for apps/v1 gets apps/v1 objects (matchPolicy Equivalent converts).
+ */
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  { apiVersion: 'v1', kind: 'Pod', templatePath: [] },
+  { apiVersion: 'apps/v1', kind: 'Deployment', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'apps/v1', kind: 'ReplicaSet', templatePath: ['spec', 'template'] },
+  { apiVersion: 'batch/v1', kind: 'Job', templatePath: ['spec', 'template'] },
+  { apiVersion: 'batch/v1', kind: 'CronJob', templatePath: ['spec', 'jobTemplate', 'spec', 'template'] },
+]
+
+/** The workload kind of an object with this apiVersion and kind, if the Pod rule looks at it. */
+export function workloadKind(apiVersion: unknown, kind: unknown): WorkloadKind | undefined {
+  return WORKLOAD_KINDS.find((w) => w.apiVersion === apiVersion && w.kind === kind)
+}
+
+/** The JSON Pointer of the pod template in an object of this kind: '' for a Pod, '/spec/template' for a Deployment. */
 export function templatePointer(kind: string): string | undefined {
-  const path = POD_TEMPLATE_PATHS[kind]
-  return path === undefined ? undefined : path.map((p) => `/${escapePointerToken(p)}`).join('')
+  const workload = WORKLOAD_KINDS.find((w) => w.kind === kind)
+  return workload?.templatePath.map((p) => `/${escapePointerToken(p)}`).join('')
+}
+
+/** What sits at the workload's template path in `object`; undefined where the path breaks off. */
+export function podTemplateOf(object: unknown, workload: WorkloadKind): unknown {
+  return workload.templatePath.reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
 }

@@ -4,7 +4,9 @@ import type { AdmissionDeps, AdmissionMode } from '../admission/handler.js'
 import { admit } from '../admission/handler.js'
 import { errored, review } from '../admission/response.js'
 import { decodeReview, ReviewDecodeError } from '../admission/review.js'
+import { bounded, boundedOptional } from '../text/bounded.js'
 import type { Metrics } from './metrics.js'
+import { badRequestReason, kindLabel, operationLabel } from './metrics.js'
 import type { Readiness } from './readiness.js'
 import { CIPHERS } from './ciphers.js'
 import { watchHandshakes } from './handshakes.js'
@@ -87,12 +89,14 @@ export function buildServer(deps: ServerDeps) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500
     if (status < 500) {
-      const message = BAD_REQUEST_MESSAGES[error.code] ?? error.message
-      deps.metrics.badRequests.inc({ reason: error.code ?? 'bad-request' })
-      request.log.warn({ code: error.code, status, reason: message, url: request.url }, 'bad request')
+      // fastify's own messages can quote the request (its content type): bounded like any caller text.
+      const message = BAD_REQUEST_MESSAGES[error.code] ?? bounded(error.message)
+      const reason = badRequestReason(error.code)
+      deps.metrics.badRequests.inc({ reason })
+      request.log.warn({ code: boundedOptional(error.code), status, reason: message, url: bounded(request.url) }, 'bad request')
       return reply.code(status).send({ code: status, message })
     }
-    request.log.error({ err: error, url: request.url }, 'request failed')
+    request.log.error({ err: error, url: bounded(request.url) }, 'request failed')
     return reply.code(500).send({ code: 500, message: 'internal error' })
   })
 
@@ -123,7 +127,7 @@ function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger
   } catch (error: unknown) {
     if (!(error instanceof ReviewDecodeError)) throw error
     deps.metrics.badRequests.inc({ reason: 'not-an-admission-review' })
-    log.warn({ reason: error.message, uid: error.uid }, 'bad request')
+    log.warn({ reason: bounded(error.message), uid: boundedOptional(error.uid) }, 'bad request')
     if (error.uid !== undefined) {
       return { status: 200, payload: review(error.apiVersion ?? 'admission.k8s.io/v1', errored(error.uid, 400, error.message)) }
     }
@@ -132,19 +136,20 @@ function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger
   const { request: admission } = decoded
   const result = admit(admission, mode, deps.admission)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  const kind = admission.kind.kind
-  deps.metrics.requests.inc({ webhook: mode, kind, operation: admission.operation, result: result.outcome })
+  const kind = kindLabel(admission.kind.kind)
+  deps.metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(admission.operation), result: result.outcome })
   deps.metrics.duration.observe({ webhook: mode, kind }, seconds)
   for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule })
-  // Names only: object contents can hold secrets (env values, annotations of other tools).
+  // Names only: object contents can hold secrets (env values, annotations of other tools). Every
+  // field the caller wrote is bounded: the apiserver has not validated the object yet.
   log.info(
     {
-      uid: admission.uid,
+      uid: bounded(admission.uid),
       webhook: mode,
       reviewVersion: decoded.apiVersion,
-      kind,
-      namespace: admission.namespace,
-      name: admission.name,
+      kind: bounded(admission.kind.kind),
+      namespace: boundedOptional(admission.namespace),
+      name: boundedOptional(admission.name),
       operation: admission.operation,
       dryRun: admission.dryRun ?? false,
       decision: result.outcome,

@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls'
 import type { Metrics } from './metrics.js'
+import { tlsFailureReason } from './metrics.js'
 
 /** A refused client certificate is logged at most once per reason in this interval; every one is counted. */
 export const HANDSHAKE_LOG_INTERVAL_MS = 60_000
@@ -30,8 +31,8 @@ export interface HandshakeFailure {
  */
 export function handshakeFailure(error: NodeJS.ErrnoException, socket: Pick<TLSSocket, 'authorizationError'>): HandshakeFailure {
   const authorization = socket.authorizationError as unknown
-  if (typeof authorization === 'string' && authorization !== '') return { reason: authorization, certificateRefused: true }
-  const reason = error.code ?? 'unknown'
+  if (typeof authorization === 'string' && authorization !== '') return { reason: tlsFailureReason(authorization), certificateRefused: true }
+  const reason = error.code === undefined ? 'unknown' : tlsFailureReason(error.code)
   return { reason, certificateRefused: reason === NO_CERTIFICATE }
 }
 

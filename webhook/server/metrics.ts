@@ -1,4 +1,54 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { ADMISSION_OPERATIONS } from '../admission/review.js'
+import { WORKLOAD_KINDS } from '../rules/pod.js'
+
+/*
+ * Every label value comes from a closed set: a Prometheus series lives as long as the process, so a
+ * label copied from request content (a 256 KiB `kind`, a new string per request) grows /metrics and
+ * the heap without bound. Values outside a set are counted as `other`.
+ */
+
+/** The kinds nlb-guard has rules for: Services, Pods and the workloads whose pod templates it can mutate. */
+export const KIND_LABELS: ReadonlySet<string> = new Set(['Service', ...WORKLOAD_KINDS.map((w) => w.kind)])
+export const OTHER = 'other'
+
+export function kindLabel(kind: string): string {
+  return KIND_LABELS.has(kind) ? kind : OTHER
+}
+
+const OPERATION_LABELS: ReadonlySet<string> = new Set(ADMISSION_OPERATIONS)
+export function operationLabel(operation: string): string {
+  return OPERATION_LABELS.has(operation) ? operation : OTHER
+}
+
+/**
+ * Why a request was answered 4xx before any rule ran: fastify's codes for the bodies it refuses
+ * (fastify/lib/errors.js), ours for a body that is JSON but not a review.
+ */
+export const BAD_REQUEST_REASONS: ReadonlySet<string> = new Set([
+  'not-an-admission-review',
+  'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  'FST_ERR_CTP_BODY_TOO_LARGE',
+  'FST_ERR_CTP_EMPTY_JSON_BODY',
+  'FST_ERR_CTP_INVALID_JSON_BODY',
+  'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
+  'FST_ERR_CTP_EMPTY_TYPE',
+  'FST_ERR_CTP_INVALID_TYPE',
+  'FST_ERR_BAD_URL',
+  'FST_ERR_ASYNC_CONSTRAINT',
+])
+export function badRequestReason(code: string | undefined): string {
+  return code !== undefined && BAD_REQUEST_REASONS.has(code) ? code : OTHER
+}
+
+/**
+ * A failed TLS handshake's reason is an OpenSSL or Node error code (ERR_SSL_…, an X.509 verify code
+ * such as CERT_HAS_EXPIRED, ECONNRESET): a client picks which, never its text. The shape check keeps
+ * anything else (a future error whose code carries text) out of the label.
+ */
+export function tlsFailureReason(code: string): string {
+  return /^[A-Z][A-Z0-9_]{0,79}$/.test(code) ? code : OTHER
+}
 
 /**
  * nlb-guard's Prometheus metrics, on a registry of their own (never prom-client's global one, so
@@ -12,7 +62,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     registry,
     requests: new Counter({
       name: 'nlb_guard_admission_requests_total',
-      help: 'Admission requests by webhook, kind, operation and result (allowed, patched, denied, error).',
+      help: 'Admission requests by webhook, kind (Service, Pod, a workload kind, or other), operation and result (allowed, patched, denied, error).',
       labelNames: ['webhook', 'kind', 'operation', 'result'] as const,
       registers,
     }),
@@ -80,6 +130,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     serviceCacheSize: new Gauge({
       name: 'nlb_guard_service_cache_size',
       help: 'LoadBalancer Services with UDP ports held in the informer cache.',
+      registers,
+    }),
+    mixedProtocolCapability: new Gauge({
+      name: 'nlb_guard_mixed_protocol_capability',
+      help: 'Whether the rules take the cluster to accept mixed-protocol LoadBalancer Services (1) or not (0), by where that comes from: source="config" (mixedProtocolLBService), "probe" (the apiserver answered a dry-run), "version-table" (the probe could not run). One series at a time.',
+      labelNames: ['source'] as const,
       registers,
     }),
     clusterVersion: new Gauge({

@@ -6,8 +6,8 @@ import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import { selfSignedForLocalhost } from '../../certs/issue.js'
 import { certificateInfo } from '../../certs/rotation.js'
-import type { CliIo, Command } from '../cli/io.js'
-import { UsageError } from '../cli/io.js'
+import type { CliIo, Command } from '../../lib/cli.js'
+import { UsageError } from '../../lib/cli.js'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { podRules } from '../admission/pod-rules.js'
 import type { ClusterConnection } from '../cluster/connection.js'
@@ -16,13 +16,15 @@ import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
 import type { Config, ConfigInput } from '../config.js'
 import { loadConfig, runningInCluster } from '../config.js'
-import type { CertMode } from '../../certs/source.js'
-import { placeholderCertificate, resolveCertMode, startCertificateSource } from '../../certs/source.js'
-import { parseKubeVersion } from '../rules/version.js'
+import { parseKubeVersion, type KubeVersion } from '../rules/version.js'
 import type { TlsMaterial, WebhookServer } from './app.js'
 import { buildServer, registerHealth } from './app.js'
+import type { CertMode } from './certificates.js'
+import { placeholderCertificate, resolveCertMode, startCertificateSource } from './certificates.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
+import { errorMessage } from '../../lib/errors.js'
 
 export const SERVE_USAGE = `Usage: nlb-guard serve [options]
 
@@ -46,8 +48,11 @@ Options:
   --cert-ip A, --cert-dns D  bootstrap: extra SANs on the serving certificate (repeatable), for a
                          webhook also reached by URL
   --client-ca FILE       require client certificates signed by this CA
-  --kubeconfig FILE      cluster to read /version from (default: in-cluster, then ~/.kube/config)
-  --kube-version X.Y.Z   assume this Kubernetes version; without --kubeconfig, run without a cluster
+  --kubeconfig FILE      cluster to read /version from and to ask, with a dry-run, whether it
+                         accepts mixed-protocol LoadBalancer Services (default: in-cluster, then
+                         ~/.kube/config)
+  --kube-version X.Y.Z   assume this Kubernetes version (and its default for mixed protocols: no
+                         probe); without --kubeconfig, run without a cluster
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --shutdown-delay S     seconds to keep serving, not ready, after SIGTERM (default 5)
   -h, --help             show this help
@@ -161,6 +166,7 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
     admission: {
       config,
       clusterVersion: () => versionSource.current(),
+      mixedProtocolGate: () => mixedProtocol.current().gate,
       ...(serviceCache === undefined ? {} : { rules: podRules(serviceCache, config.sidecar) }),
     },
   })
@@ -170,8 +176,22 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
     log.warn({ caFile: generatedCaFile }, 'no --tls-cert/--tls-key: serving a self-signed certificate for localhost, 127.0.0.1 and ::1')
   }
 
-  const versionSource = createVersionSource(config, cluster, kubeConfig, app.log, metrics)
+  const versionSource = createVersionSource(config, cluster, kubeConfig, app.log, metrics, {
+    onChange: () => mixedProtocol.versionChanged(),
+    afterRefresh: (version) => mixedProtocol.refresh(version.text),
+  })
   readiness.add('cluster version', () => (versionSource.current() === undefined ? 'not known yet' : null))
+  // The probe asks the cluster whose version the rules judge by: with --kube-version it is another one.
+  const mixedProtocol = reportedMixedProtocolCapability({
+    setting: config.mixedProtocolLBService,
+    probe: cluster !== undefined && kubeConfig !== undefined && versionSource.origin === 'cluster'
+      ? cluster.dryRunMixedProtocolService(kubeConfig, config.namespace, PROBE_TIMEOUT_MS)
+      : undefined,
+    version: () => versionSource.current(),
+    log,
+    metrics,
+  })
+  readiness.add('mixed-protocol probe', () => (mixedProtocol.settled() ? null : 'not answered yet'))
   const certificates = startCertificateSource({ mode: certMode, config, kubeConfig, cluster, server: app.server, tls, metrics, readiness, log })
   if (serviceCache !== undefined) {
     readiness.add('service cache', () => (serviceCache.synced() ? null : 'not synced yet'))
@@ -190,9 +210,11 @@ export async function startServer(config: Config, io: CliIo): Promise<RunningSer
   )
   registerHealth(metricsApp, readiness)
 
-  versionSource.start()
   serviceCache?.start()
   await app.listen({ port: config.port, host: config.address })
+  // After listen: the first version read is followed by the mixed-protocol dry-run, which the
+  // apiserver may send through nlb-guard's own webhook (and fail, with failurePolicy Fail, if no one answers).
+  versionSource.start()
   await metricsApp.listen({ port: config.metricsPort, host: config.address })
   log.info(
     { port: config.port, metricsPort: config.metricsPort, address: config.address, clientCertificates: tls.clientCa !== undefined },
@@ -244,6 +266,7 @@ function createVersionSource(
   kubeConfig: KubeConfig | undefined,
   log: WebhookServer['log'],
   metrics: Metrics,
+  hooks: { onChange: () => void; afterRefresh: (version: KubeVersion) => Promise<void> },
 ): VersionSource {
   if (config.kubeVersion !== undefined) {
     const version = parseKubeVersion(config.kubeVersion)
@@ -257,26 +280,31 @@ function createVersionSource(
   return polledVersion({
     fetch,
     refreshMs: config.versionRefreshSeconds * 1000,
-    retryMs: 5000,
+    retry: { initialMs: 1000, maxMs: 5000 },
     onChange(version) {
       if (previous !== undefined) metrics.clusterVersion.remove({ version: previous, source: 'cluster' })
       previous = version.text
       metrics.clusterVersion.set({ version: version.text, source: 'cluster' }, 1)
       log.info({ version: version.text }, 'cluster version')
+      hooks.onChange()
     },
-    onError(error, known) {
-      const reason = error instanceof Error ? error.message : String(error)
-      if (known === undefined) log.warn({ reason }, 'not ready: cannot read the cluster version from /version (retrying in 5 s)')
+    afterRefresh: hooks.afterRefresh,
+    onError(error, known, retryInMs) {
+      const reason = errorMessage(error)
+      if (known === undefined) log.warn({ reason, retryInMs }, 'not ready: cannot read the cluster version from /version; retrying')
       else log.warn({ reason, version: known.text }, 'cannot refresh the cluster version; keeping the last one')
     },
   })
 }
+
+/** The dry-run probe's own limit: the apiserver gives a slow webhook up to 30 s, we wait less. */
+const PROBE_TIMEOUT_MS = 10_000
 
 function createServiceCache(cluster: ClusterConnection, kubeConfig: KubeConfig, metrics: Metrics, log: () => WebhookServer['log']): ServiceCache {
   return cluster.startServiceCache(kubeConfig, {
     onSynced: (count) => log().info({ services: count }, 'service cache synced: UDP LoadBalancer Services'),
     onSize: (count) => metrics.serviceCacheSize.set(count),
     onError: (error, retryInMs) =>
-      log().warn({ reason: error instanceof Error ? error.message : String(error), retryInMs }, 'service cache: list or watch failed; retrying'),
+      log().warn({ reason: errorMessage(error), retryInMs }, 'service cache: list or watch failed; retrying'),
   })
 }

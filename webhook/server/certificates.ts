@@ -1,16 +1,26 @@
+import type { SecureContextOptions } from 'node:tls'
 import type { KubeConfig } from '@kubernetes/client-node'
-import type { ClusterConnection } from '../webhook/cluster/connection.js'
-import type { Config } from '../webhook/config.js'
-import { ConfigError } from '../webhook/config.js'
-import type { TlsMaterial } from '../webhook/server/app.js'
-import type { Metrics } from '../webhook/server/metrics.js'
-import type { Readiness } from '../webhook/server/readiness.js'
-import { CertificateBootstrap } from './bootstrap.js'
-import type { CertificateAndKey } from './issue.js'
-import { selfSignedForLocalhost, serviceDnsNames } from './issue.js'
-import { watchCertificateFiles } from './reload.js'
-import type { Log, SecureContextTarget } from './serving.js'
-import { swapServingCertificate } from './serving.js'
+import { CertificateBootstrap } from '../../certs/bootstrap.js'
+import { CertificateError } from '../../certs/errors.js'
+import type { CertificateAndKey } from '../../certs/issue.js'
+import { selfSignedForLocalhost, serviceDnsNames } from '../../certs/issue.js'
+import { watchCertificateFiles } from '../../certs/reload.js'
+import type { CertificateInfo } from '../../certs/rotation.js'
+import type { Log } from '../../certs/serving.js'
+import { checkKeyPair } from '../../certs/serving.js'
+import { ConfigError } from '../../lib/errors.js'
+import type { ClusterConnection } from '../cluster/connection.js'
+import type { Config } from '../config.js'
+import type { TlsMaterial } from './app.js'
+import { tlsOptions } from './app.js'
+import type { Metrics } from './metrics.js'
+import type { Readiness } from './readiness.js'
+
+/*
+ * The server's certificate wiring: which source the serving certificate comes from, and swapping it
+ * into the live TLS server. certs/ holds the pure parts (issuing, planning, checking a pair) and
+ * small interfaces; this file connects them to the config, metrics and readiness.
+ */
 
 export type CertMode = 'files' | 'bootstrap' | 'self-signed'
 
@@ -119,4 +129,42 @@ export function startCertificateSource(deps: CertificateSourceDeps): Certificate
     return { close: () => bootstrap.stop() }
   }
   return { close: async () => undefined }
+}
+
+/** A TLS server whose certificate can be replaced: node's tls.Server, and so https.Server. */
+export interface SecureContextTarget {
+  setSecureContext(options: SecureContextOptions): void
+}
+
+export interface ServingCertificateSwap {
+  readonly server: SecureContextTarget
+  /** Kept as it is: the client-certificate CA is not part of what rotates. */
+  readonly clientCa: string | Buffer | undefined
+  readonly metrics: Pick<Metrics, 'certificateNotAfter' | 'certificateReloads'>
+  readonly log: Log
+}
+
+/**
+ * Replaces the live certificate. `setSecureContext` applies to handshakes from now on: connections
+ * already open keep the context they were made with, so keep-alive requests go on undisturbed
+ * (node docs, tls.Server#setSecureContext). Throws CertificateError, leaving the old certificate in
+ * place, when the pair does not match or TLS refuses it.
+ */
+export function swapServingCertificate(target: ServingCertificateSwap, pair: CertificateAndKey, source: 'files' | 'secret'): CertificateInfo {
+  let info: CertificateInfo
+  try {
+    info = checkKeyPair(pair)
+    target.server.setSecureContext(tlsOptions({ cert: pair.certPem, key: pair.keyPem, clientCa: target.clientCa }))
+  } catch (error: unknown) {
+    target.metrics.certificateReloads.inc({ source, result: 'rejected' })
+    if (error instanceof CertificateError) throw error
+    throw new CertificateError('TLS refused the certificate', { cause: error })
+  }
+  target.metrics.certificateReloads.inc({ source, result: 'loaded' })
+  target.metrics.certificateNotAfter.set(info.notAfter.getTime() / 1000)
+  target.log.info(
+    { source, serialNumber: info.serialNumber, notAfter: info.notAfter.toISOString(), dnsNames: info.dnsNames },
+    'serving certificate loaded',
+  )
+  return info
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { resolveCertMode } from '../../certs/source.js'
+import { resolveCertMode } from '../../webhook/server/certificates.js'
 import type { Config } from '../../webhook/config.js'
 import { ConfigError, parseConfig, runningInCluster } from '../../webhook/config.js'
 

@@ -1,0 +1,89 @@
+import t from 'tap'
+import { reviewFor, serviceObject } from '../../testkit/reviews.js'
+import type { AdmissionDeps, AdmissionMode } from '../../webhook/admission/handler.js'
+import { admit } from '../../webhook/admission/handler.js'
+import { podRules } from '../../webhook/admission/pod-rules.js'
+import { decodeReview } from '../../webhook/admission/review.js'
+import { SidecarConfig } from '../../webhook/config.js'
+import type { Service } from '../../webhook/k8s/objects.js'
+import { parseKubeVersion } from '../../webhook/rules/version.js'
+
+/*
+ * admit(): routing by group/version/kind, excluded namespaces, an unknown cluster version, objects
+ * that do not have the shape of their kind, and mutate vs validate. The rules themselves are proven
+ * in test/rules/; here only which rule answers and how the answer is framed.
+ */
+
+const UDP_SERVICE: Service = { metadata: { name: 'sip', namespace: 'demo' }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }
+const lookup = { servicesIn: (namespace: string) => (namespace === 'demo' ? [UDP_SERVICE] : []) }
+
+function deps(options: { mutateWorkloads?: boolean; version?: string | null } = {}): AdmissionDeps {
+  const sidecar = SidecarConfig.parse({ image: 'example/nlb-guard:test', mutateWorkloads: options.mutateWorkloads ?? false })
+  const version = options.version === null ? undefined : parseKubeVersion(options.version ?? '1.30.0')
+  return {
+    config: { excludedNamespaces: ['kube-system'], mixedProtocolLBService: 'auto', unbuildableMixedProtocol: 'warn' },
+    clusterVersion: () => version,
+    rules: podRules(lookup, sidecar),
+  }
+}
+
+const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'sip-0', labels: { app: 'sip' } }, spec: { containers: [{ name: 'app', ports: [{ containerPort: 5060, protocol: 'UDP' }] }] } }
+const deployment = (apiVersion: string) => ({ apiVersion, kind: 'Deployment', metadata: { name: 'sip' }, spec: { template: { metadata: { labels: { app: 'sip' } }, spec: pod.spec } } })
+
+function request(object: unknown, kind: { group: string; version: string; kind: string }, options: { namespace?: string; operation?: string } = {}) {
+  return decodeReview(reviewFor(object, { kind, ...options })).request
+}
+
+interface Case {
+  name: string
+  object: unknown
+  kind: { group: string; version: string; kind: string }
+  mode?: AdmissionMode
+  mutateWorkloads?: boolean
+  namespace?: string
+  outcome: 'allowed' | 'patched' | 'denied' | 'error'
+  rules?: string[]
+  code?: number
+}
+
+const core = (kind: string) => ({ group: '', version: 'v1', kind })
+const cases: Case[] = [
+  { name: 'v1 Service: the Service rules', object: serviceObject(), kind: core('Service'), outcome: 'patched', rules: ['S2'] },
+  { name: 'a Service kind of another group is not a v1 Service', object: serviceObject(), kind: { group: 'example.com', version: 'v1', kind: 'Service' }, outcome: 'allowed', rules: [] },
+  { name: 'a Service kind of another version is not a v1 Service', object: serviceObject(), kind: { group: '', version: 'v2', kind: 'Service' }, outcome: 'allowed', rules: [] },
+  { name: 'v1 Pod: the Pod rule', object: pod, kind: core('Pod'), outcome: 'patched', rules: ['P1'] },
+  { name: 'a Pod kind of another group is not routed to the Pod rule', object: pod, kind: { group: 'example.com', version: 'v1', kind: 'Pod' }, outcome: 'allowed', rules: [] },
+  { name: 'apps/v1 Deployment with mutateWorkloads: its template', object: deployment('apps/v1'), kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, mutateWorkloads: true, outcome: 'patched', rules: ['P1'] },
+  { name: 'apps/v1beta2 Deployment is not the kind the table names', object: deployment('apps/v1beta2'), kind: { group: 'apps', version: 'v1beta2', kind: 'Deployment' }, mutateWorkloads: true, outcome: 'allowed', rules: [] },
+  { name: 'apps/v1 Deployment without mutateWorkloads: left alone', object: deployment('apps/v1'), kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, outcome: 'allowed', rules: [] },
+  { name: 'an excluded namespace is never touched', object: serviceObject(), kind: core('Service'), namespace: 'kube-system', outcome: 'allowed', rules: [] },
+  { name: 'validate: a change the object needs and lacks is a denial', object: serviceObject(), kind: core('Service'), mode: 'validate', outcome: 'denied', rules: ['S2'] },
+  { name: 'validate: an advisory change is reported, never patched', object: serviceObject({ tcp: true, udp: false, local: true }), kind: core('Service'), mode: 'validate', outcome: 'allowed', rules: ['S3'] },
+  { name: 'validate: a denial is a denial there too', object: serviceObject({ annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'clb' } }), kind: core('Service'), mode: 'validate', outcome: 'denied', rules: ['S2'] },
+  { name: 'a Service that is not a Service: 400', object: { spec: { ports: 'all of them' } }, kind: core('Service'), outcome: 'error', code: 400 },
+  { name: 'a Pod that is not a Pod: 400', object: { spec: { containers: 'app' } }, kind: core('Pod'), outcome: 'error', code: 400 },
+]
+
+for (const c of cases) {
+  t.test(c.name, async (t) => {
+    const admission = admit(request(c.object, c.kind, c.namespace === undefined ? {} : { namespace: c.namespace }), c.mode ?? 'mutate', deps({ mutateWorkloads: c.mutateWorkloads ?? false }))
+    t.equal(admission.outcome, c.outcome)
+    t.equal(admission.response.uid, 'uid-1', 'the uid is echoed')
+    if (c.rules !== undefined) t.same(admission.rules, c.rules)
+    if (c.code !== undefined) t.equal(admission.response.status?.code, c.code)
+    if (c.mode === 'validate' && c.outcome === 'allowed') t.match(admission.response.warnings, [/^nlb-guard would have set annotation/])
+    t.equal(admission.response.patch !== undefined, c.outcome === 'patched', 'a patch exactly when patched')
+  })
+}
+
+t.test('before the cluster version is known: 500, never a guess', async (t) => {
+  const admission = admit(request(serviceObject(), core('Service')), 'mutate', deps({ version: null }))
+  t.equal(admission.outcome, 'error')
+  t.equal(admission.response.status?.code, 500)
+  t.match(admission.response.status?.message, /does not know the cluster version yet/)
+})
+
+t.test('an excluded namespace is answered even before the version is known', async (t) => {
+  const admission = admit(request(serviceObject(), core('Service'), { namespace: 'kube-system' }), 'mutate', deps({ version: null }))
+  t.equal(admission.outcome, 'allowed')
+})

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { boundedWarnings, capRunes, denied, MAX_MESSAGE_RUNES, MAX_WARNING_RUNES, WARNINGS_TOTAL_RUNES } from '../../webhook/admission/response.js'
+
+const runes = (text: string) => [...text].length
+
+t.test('capRunes counts code points, as the apiserver does, and never splits a pair', async (t) => {
+  t.equal(capRunes('short', 10), 'short')
+  t.equal(capRunes('abcdef', 6), 'abcdef', 'exactly the limit is kept whole')
+  t.equal(capRunes('abcdefg', 6), 'abcde…')
+  const emoji = '😀'.repeat(10)
+  t.equal(capRunes(emoji, 10), emoji, 'ten astral characters are ten runes, not twenty')
+  t.equal(capRunes(emoji, 5), `${'😀'.repeat(4)}…`)
+  t.equal(capRunes('x'.repeat(5_000_000), 3), 'xx…', 'a huge text costs only its first few characters')
+})
+
+t.test('warnings stay within what the apiserver keeps whole', async (t) => {
+  t.same(boundedWarnings(['a', 'b']), ['a', 'b'], 'short warnings pass untouched')
+  const long = boundedWarnings(['x'.repeat(10_000)])
+  t.equal(runes(long[0] ?? ''), MAX_WARNING_RUNES, 'one long warning is capped')
+
+  const many = Array.from({ length: 10_000 }, (_, i) => `warning ${i}: ${'y'.repeat(300)}`)
+  const kept = boundedWarnings(many)
+  const total = kept.reduce((sum, w) => sum + runes(w), 0)
+  t.ok(total <= WARNINGS_TOTAL_RUNES, `total ${total} runes is within ${WARNINGS_TOTAL_RUNES}: the apiserver cuts nothing to 256`)
+  t.match(kept.at(-1), /left out \d+ more warnings/, 'the last one says how many were left out')
+  const counted = Number(/left out (\d+)/.exec(kept.at(-1) ?? '')?.[1])
+  t.equal(kept.length - 1 + counted, many.length, 'kept plus left out is all of them')
+
+  const three = boundedWarnings(['a'.repeat(1000), 'b'.repeat(1000), 'c'.repeat(1000), 'd'.repeat(1000), 'e'.repeat(1000)])
+  t.ok(three.reduce((sum, w) => sum + runes(w), 0) <= WARNINGS_TOTAL_RUNES)
+  t.match(three.at(-1), /left out 1 more warning:/)
+})
+
+t.test('a denial message is bounded', async (t) => {
+  const answer = denied('u', 'z'.repeat(1_000_000))
+  t.equal(runes(answer.status?.message ?? ''), MAX_MESSAGE_RUNES)
+})
