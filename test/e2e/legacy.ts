@@ -54,6 +54,15 @@ export function eraKubectl(cp: ControlPlane): (args: string[], opts?: KubectlOpt
   return (args, opts = {}) => cp.kubectl(args, { ...opts, bin })
 }
 
+/**
+ * The objects by kind, namespace and name, for comparing kustomize versions: they order their
+ * output differently, and kustomize v2 hashes a generated ConfigMap's name differently.
+ */
+export function byName(objects: readonly Obj[]): Record<string, Obj> {
+  const unhashed = JSON.parse(JSON.stringify(objects).replace(/nlb-guard-config-[a-z0-9]{10}\b/g, 'nlb-guard-config-HASH')) as Obj[]
+  return Object.fromEntries(unhashed.map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]))
+}
+
 export function parseObjects(yaml: string): Obj[] {
   return parseAllDocuments(yaml)
     .map((doc) => doc.toJS() as Obj | null)
