@@ -123,6 +123,13 @@ function legacyDeployment(deployment: Obj, variant: LegacyVariant): void {
     // 1.19 and 1.20 copy it into the field; 1.16-1.18 read only this.
     metadata['annotations'] = { ...child(metadata, 'annotations'), 'seccomp.security.alpha.kubernetes.io/pod': 'runtime/default' }
     template['metadata'] = metadata
+    // kube-score's container-seccomp-profile reads the field, or PodSecurityPolicy's
+    // defaultProfileName annotation, but not this pod annotation (test/lint/manifests.sh).
+    const deploymentMeta = child(deployment, 'metadata') ?? {}
+    const annotations = child(deploymentMeta, 'annotations') ?? {}
+    const ignored = typeof annotations['kube-score/ignore'] === 'string' ? annotations['kube-score/ignore'].split(',') : []
+    deploymentMeta['annotations'] = { ...annotations, 'kube-score/ignore': [...ignored, 'container-seccomp-profile'].join(',') }
+    deployment['metadata'] = deploymentMeta
   }
   if (variant.ownPriorityClass) pod['priorityClassName'] = PRIORITY_CLASS
   for (const volume of children(pod, 'volumes')) {
