@@ -37,9 +37,9 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')).map((e) => join(e.parentPath, e.name))
 }
 
-/** dist/ is stale when a source under webhook/, certs/ or sidecar/ is newer than its compiled .js or the bundle, or has none. */
+/** dist/ is stale when a source under webhook/ or certs/ is newer than its compiled .js or the bundle, or has none. */
 async function staleSource(): Promise<string | undefined> {
-  for (const dir of ['webhook', 'certs', 'sidecar']) {
+  for (const dir of ['webhook', 'certs']) {
     for (const source of await sourceFiles(join(ROOT, dir))) {
       const compiled = join(ROOT, 'dist', relative(ROOT, source)).replace(/\.ts$/, '.js')
       if (!existsSync(compiled)) return relative(ROOT, source)

@@ -202,7 +202,7 @@ export function textReport(results: Results): string {
     `  RSS idle ${nlb.memory.idleMiB.toFixed(1)} MiB; after ${nlb.memory.requests.toLocaleString('en')} requests ${nlb.memory.afterRequestsMiB.toFixed(1)} MiB; soak ${formatSeconds(nlb.memory.soak.seconds)} (${nlb.memory.soak.requests.toLocaleString('en')} requests, ${nlb.memory.soak.errors} errors): growth ${nlb.memory.soak.growthMiB.toFixed(1)} MiB`,
     `  idle boundary: ${nlb.idleBoundary.requests} requests, ${nlb.idleBoundary.errors} errors${nlb.idleBoundary.firstError ? ` (${nlb.idleBoundary.firstError})` : ''}, ${nlb.idleBoundary.closedWhileIdle} connections closed during ${nlb.idleBoundary.gaps} × ${nlb.idleBoundary.idleSeconds} s idle`,
     `  ${podCacheText(results.podCache)}`,
-    `  sidecar (healthcheck) RSS: ${'missing' in results.sidecar ? `missing: ${results.sidecar.missing}` : `${results.sidecar.rssMiB.toFixed(1)} MiB`}`,
+    `  health-check sidecar: RSS ${results.sidecar.rssIdleMiB.median.toFixed(2)} MiB idle, ${results.sidecar.rssUnderProbesMiB.toFixed(2)} MiB under ${results.sidecar.probes.toLocaleString('en')} probes; start ${results.sidecar.startMs.median.toFixed(1)} ms; image ${(results.sidecar.image.layerBytes / 1e6).toFixed(2)} MB (bench/sidecar.ts)`,
     '',
     'targets:',
     ...results.targets.map((t) => `  ${verdict(t.pass)}  ${t.target}: ${t.value}${t.note ? ` (${t.note})` : ''}`),
@@ -236,7 +236,7 @@ export function markdownReport(results: Results): string {
         `| ${f.label} (${f.unit}) | ${formatNumber(f.medians['nlb-guard'], f.unit)} | ${formatNumber(f.medians.floor, f.unit)} | ${formatNumber(f.medians.fastify, f.unit)} | ${formatNumber(f.medians['controller-runtime'], f.unit)} | ${ratioText(f.ratioToFloor)} | ${ratioText(f.ratioToFastify)} | ${ratioText(f.ratioToControllerRuntime)} |`,
     ),
   ]
-  const sidecar = 'missing' in results.sidecar ? `not measured (${results.sidecar.missing})` : `${results.sidecar.rssMiB.toFixed(1)} MiB`
+  const sidecar = `${results.sidecar.rssIdleMiB.median.toFixed(2)} MiB (its own figures: below)`
   return [
     `Measured with \`npm run bench\`${results.mode === 'quick' ? ' --quick (a smoke run: too short for the figures to mean much)' : ''} on ${results.startedAt.slice(0, 10)}: ${m.cpuModel}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}, ${m.go}. Loopback HTTPS (TLS 1.3, HTTP/1.1), the server pinned to one core and the load generator (${m.loadGenerator}) to the other; median of ${rounds} interleaved round(s), each peer a fresh process per round; ${otherCpuText(results)}. Bodies: ${Object.values(results.bodies)
       .map((b) => b.description)
@@ -255,7 +255,7 @@ export function markdownReport(results: Results): string {
     `| errors across ${nlb.idleBoundary.gaps} × ${nlb.idleBoundary.idleSeconds} s idle between bursts | ${nlb.idleBoundary.errors} (${nlb.idleBoundary.closedWhileIdle} connections closed while idle) |`,
     `| Pod CREATE p50 / p99 at ${String(results.settings['rate'])} req/s, 10 Services in the cache (${results.podCache.services10.cachedUdpServices} UDP kept) | ${results.podCache.services10.p50.toFixed(2)} / ${results.podCache.services10.p99.toFixed(2)} ms |`,
     `| Pod CREATE p50 / p99 at ${String(results.settings['rate'])} req/s, 10,000 Services in the cache (${results.podCache.services10000.cachedUdpServices} UDP kept) | ${results.podCache.services10000.p50.toFixed(2)} / ${results.podCache.services10000.p99.toFixed(2)} ms |`,
-    `| health-check sidecar RSS | ${sidecar} |`,
+    `| health-check sidecar RSS idle | ${sidecar} |`,
     '',
     '| target | measured | |',
     '|---|---|---|',

@@ -1,3 +1,4 @@
+import type { SidecarFigures } from './sidecar.ts'
 import type { BurstsResult } from './load/bursts.ts'
 import type { PeerName } from './peers.ts'
 
@@ -86,7 +87,8 @@ export interface Results {
   }
   /** The Pod CREATE at the fixed rate against nlb-guard whose Service cache holds 10 or 10,000 Services. */
   readonly podCache: PodCacheSummary
-  readonly sidecar: { readonly rssMiB: number } | { readonly missing: string }
+  /** The health-check sidecar (bench/sidecar.ts); older results hold only the previous sidecar's `rssMiB`. */
+  readonly sidecar: SidecarFigures
   readonly targets: readonly TargetResult[]
 }
 

@@ -1,13 +1,10 @@
-import { createSocket } from 'node:dgram'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
 import { freePort } from '../testkit/net.ts'
 import { type Body, type BodyName, makeBodies } from './bodies.ts'
 import { ensureDist, ensureGoPeer, exec, ROOT, snapshotDist } from './build.ts'
@@ -17,110 +14,14 @@ import { jsonLine, loadGenerator, loadProcesses, runPinned, type ClosedLoopResul
 import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
-import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, imageNodeFlags, nlbGuardPeer, type PeerSpec, type RunningPeer, rssMiB, serverProcesses, startPeer, stopProcess } from './peers.ts'
-import { evaluateTargets, figures, markdownReport, median, README_MARKERS, textReport, withBenchResults } from './report.ts'
-import type { PeerRound, Results } from './results.ts'
+import { writeOutputs } from './outputs.ts'
+import { benchSidecar } from './sidecar.ts'
+import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, nlbGuardPeer, type PeerSpec, type RunningPeer, serverProcesses, startPeer } from './peers.ts'
+import { evaluateTargets, figures, median } from './report.ts'
+import type { PeerRound, PodCacheSummary, Results } from './results.ts'
+import { BENCH_USAGE, parseSettings, type Settings } from './settings.ts'
+import { reportUsageError, UsageError } from '../lib/args.ts'
 import { errorMessage } from '../lib/errors.ts'
-
-const USAGE = `Usage: node bench/run.ts [--quick] [options]     (npm run bench -- [options])
-
-Loopback HTTPS benchmark of nlb-guard against a bare node:https floor, bare fastify and a
-controller-runtime webhook, server and load generator on separate cores. Prints a table,
-PASS/MISS per target and a markdown snippet; writes results JSON and markdown. Never fails on a number, only when the
-benchmark itself cannot run.
-
-Options (full run defaults first, --quick second):
-  --quick                  a seconds-long smoke run (CI): one round, tiny durations
-  --out FILE               results JSON (default bench/results.json); markdown goes beside it (.md);
-                           a full run to the default also rewrites README.md's Performance figures
-  --rounds N               interleaved rounds of every peer (3; 1)
-  --duration S             each throughput, new-connection and 2 MiB UPDATE run (10; 1)
-  --latency-duration S     each fixed-rate latency run (15; 1)
-  --rate N                 the fixed rate, requests/s (1000)
-  --requests N             requests before the "after load" RSS (1000000; 10000)
-  --soak S                 soak length after them (600; 4)
-  --idle S                 silence between the idle-boundary bursts (100; 2)
-  --server-cpu N           core the servers are pinned to (1)
-  --client-cpu N           core the load generators and this script are pinned to (0)
-  -h, --help               show this help
-`
-
-interface Settings {
-  readonly quick: boolean
-  readonly out: string
-  readonly rounds: number
-  readonly duration: number
-  readonly warmup: number
-  readonly latencyDuration: number
-  readonly rate: number
-  readonly requests: number
-  readonly soak: number
-  readonly soakSampleSeconds: number
-  readonly idle: number
-  readonly idleGaps: number
-  readonly startupTrials: number
-  readonly settleMs: number
-  /** Longest wait before a round for other processes to calm down (they skew the figures). */
-  readonly quietWaitSeconds: number
-  /** A round during which other processes used more than this (percent of a core) is measured again… */
-  readonly maxOtherCpuPercent: number
-  /** …while this much time for repeats is left. */
-  readonly repeatBudgetSeconds: number
-  readonly serverCpu: number
-  readonly clientCpu: number
-}
-
-function parseSettings(argv: readonly string[]): Settings | 'help' {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      quick: { type: 'boolean' },
-      out: { type: 'string' },
-      rounds: { type: 'string' },
-      duration: { type: 'string' },
-      'latency-duration': { type: 'string' },
-      rate: { type: 'string' },
-      requests: { type: 'string' },
-      soak: { type: 'string' },
-      idle: { type: 'string' },
-      'server-cpu': { type: 'string' },
-      'client-cpu': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-  if (values.help === true) return 'help'
-  const quick = values.quick === true
-  const number = (flag: string, text: string | undefined, fallback: number, min = 0) => {
-    if (text === undefined) return fallback
-    const value = Number(text)
-    if (!Number.isFinite(value) || value < min) throw new Error(`--${flag} expects a number ≥ ${min}, got "${text}"`)
-    return value
-  }
-  const idle = number('idle', values.idle, quick ? 2 : 100)
-  return {
-    quick,
-    out: resolve(values.out ?? join(ROOT, 'bench/results.json')),
-    rounds: Math.round(number('rounds', values.rounds, quick ? 1 : 3, 1)),
-    duration: number('duration', values.duration, quick ? 1 : 10, 1),
-    warmup: quick ? 1 : 5,
-    latencyDuration: number('latency-duration', values['latency-duration'], quick ? 1 : 15, 1),
-    rate: number('rate', values.rate, 1000, 1),
-    requests: Math.round(number('requests', values.requests, quick ? 10_000 : 1_000_000)),
-    soak: number('soak', values.soak, quick ? 4 : 600, 1),
-    soakSampleSeconds: quick ? 0.5 : 5,
-    idle,
-    idleGaps: 1,
-    startupTrials: quick ? 1 : 5,
-    settleMs: quick ? 300 : 1000,
-    quietWaitSeconds: quick ? 0 : 60,
-    maxOtherCpuPercent: 30,
-    repeatBudgetSeconds: quick ? 0 : 900,
-    serverCpu: Math.round(number('server-cpu', values['server-cpu'], 1)),
-    clientCpu: Math.round(number('client-cpu', values['client-cpu'], 0)),
-  }
-}
 
 const started = performance.now()
 const startedAt = new Date()
@@ -295,47 +196,6 @@ async function memoryAndIdle(bench: Bench, startupSamples: number[]) {
   }
 }
 
-/**
- * The health-check sidecar (`nlb-guard healthcheck`), as it idles in a UDP pod: a UDP socket is
- * bound to its port, so it keeps the matching TCP port open for the NLB's probe.
- */
-async function sidecarRss(bench: Bench): Promise<{ rssMiB: number } | { missing: string }> {
-  const port = await freePort()
-  const udp = createSocket('udp4')
-  await new Promise<void>((done) => udp.bind(port, '127.0.0.1', done))
-  const { spawn } = await import('node:child_process')
-  const child = spawn('taskset', ['-c', String(bench.settings.serverCpu), process.execPath, ...imageNodeFlags(), bench.cli, 'healthcheck', '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
-  serverProcesses.add(child)
-  child.on('exit', () => serverProcesses.delete(child))
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  try {
-    const deadline = performance.now() + 5000
-    while (performance.now() < deadline && child.exitCode === null) {
-      const open = await new Promise<boolean>((done) => {
-        const socket = connect(port, '127.0.0.1', () => done(socket.destroy() !== undefined)).on('error', () => done(false))
-      })
-      if (open) break
-      await sleep(20)
-    }
-    if (child.exitCode !== null) return { missing: `nlb-guard healthcheck exited with ${child.exitCode}: ${stderr.trim().split('\n')[0] ?? ''}` }
-    await sleep(1000)
-    return { rssMiB: await rssMiB(child.pid as number) }
-  } finally {
-    await stopProcess(child)
-    udp.close()
-  }
-}
-
-/** Puts a full run's markdown into the README's Performance section; false when it has no markers. */
-async function updateReadme(markdown: string): Promise<boolean> {
-  const file = join(ROOT, 'README.md')
-  const updated = withBenchResults(await readFile(file, 'utf8'), markdown)
-  if (updated === undefined) return false
-  await writeFile(file, updated)
-  return true
-}
-
 function machine(goVersion: string, generator: LoadGenerator): Results['machine'] {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
   return {
@@ -359,16 +219,52 @@ function peerSpecs(cli: string, floorScript: string, fastifyScript: string, ciph
 async function main(argv: readonly string[]): Promise<number> {
   let settings: Settings | 'help'
   try {
-    settings = parseSettings(argv)
+    settings = parseSettings(argv, ROOT)
   } catch (error: unknown) {
-    process.stderr.write(`bench: ${errorMessage(error)}\n\n${USAGE}`)
-    return 2
+    if (error instanceof UsageError) return reportUsageError(process.stderr, 'bench', error.message, error.usage)
+    throw error
   }
   if (settings === 'help') {
-    process.stdout.write(USAGE)
+    process.stdout.write(BENCH_USAGE)
     return 0
   }
   const s = settings
+  const { bench, go } = await prepare(s)
+  const onSignal = () => {
+    for (const child of [...serverProcesses, ...loadProcesses]) child.kill('SIGKILL')
+    rmSync(bench.workDir, { recursive: true, force: true })
+    process.exit(130)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  let failed = false
+  try {
+    const specs = await peers(bench, go)
+    const mach = machine('missing' in go ? 'Go not found' : go.goVersion, bench.generator)
+    log(`${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}, ${mach.go}, ${bench.generator.name}; load average ${mach.loadAverageAtStart.join(' ')}`)
+    const rounds = await measureRounds(bench, specs)
+    const startupSamples = rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.startupMs)
+    const { memory, idleBoundary } = await memoryAndIdle(bench, startupSamples)
+    await measureStartups(bench, startupSamples)
+    const podCache = await podCacheFigures(bench)
+    // The sidecar's own figures (bench/sidecar.ts): a full run to the default output writes them too.
+    const sidecar = await benchSidecar({ quick: s.quick, cpu: s.serverCpu, log, ...(s.out === join(ROOT, 'bench/results.json') ? {} : { out: join(dirname(s.out), 'sidecar-results.json') }) })
+    const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar })
+    await writeOutputs(results, settings, log)
+    return 0
+  } catch (error: unknown) {
+    failed = true
+    throw error
+  } finally {
+    await Promise.all([...bench.running].map((p) => p.stop()))
+    if (failed) log(`logs kept in ${bench.workDir}`)
+    else await rm(bench.workDir, { recursive: true, force: true })
+  }
+}
+
+/** Pins this process, builds what is missing, and lays out the run's folder: a snapshot of dist, certificates, bodies. */
+async function prepare(s: Settings): Promise<{ bench: Bench; go: Awaited<ReturnType<typeof ensureGoPeer>> }> {
   if (cpus().length < 2) log(`warning: ${cpus().length} core: server and load generator share it, the figures mean little`)
   // -a: every thread; one that ends while taskset walks them fails the call, so try again.
   let pinned = await exec('taskset', ['-a', '-p', '-c', String(s.clientCpu), String(process.pid)])
@@ -389,7 +285,6 @@ async function main(argv: readonly string[]): Promise<number> {
     bodyFiles[body.name] = join(workDir, `${body.name}.json`)
     await writeFile(bodyFiles[body.name], body.json)
   }
-  const generator = await loadGenerator(workDir)
   const bench: Bench = {
     settings: s,
     workDir,
@@ -397,142 +292,142 @@ async function main(argv: readonly string[]): Promise<number> {
     certs: { dir: certDir, cert: join(certDir, 'tls.crt'), key: join(certDir, 'tls.key'), ca: join(certDir, 'ca.crt') },
     bodies,
     bodyFiles,
-    generator,
+    generator: await loadGenerator(workDir),
     running: new Set(),
   }
-  const onSignal = () => {
-    for (const child of [...serverProcesses, ...loadProcesses]) child.kill('SIGKILL')
-    rmSync(workDir, { recursive: true, force: true })
-    process.exit(130)
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  return { bench, go }
+}
 
-  let failed = false
-  try {
-    const floorScript = join(workDir, 'floor.mjs')
-    await copyFile(join(ROOT, 'bench/floor.ts'), floorScript)
-    // Beside the snapshot's node_modules link, so that `fastify` resolves.
-    const fastifyScript = join(dirname(dirname(dirname(cli))), 'fastify-floor.mjs')
-    await copyFile(join(ROOT, 'bench/fastify-floor.ts'), fastifyScript)
-    // nlb-guard's own cipher list, from the snapshot's compiled module (it imports nothing).
-    const { CIPHERS } = (await import(pathToFileURL(join(dirname(dirname(cli)), 'webhook/server/ciphers.js')).href)) as { CIPHERS: string }
-    const specs = peerSpecs(cli, floorScript, fastifyScript, CIPHERS, 'missing' in go ? { missing: go.missing } : go.binary)
-    const mach = machine('missing' in go ? 'Go not found' : go.goVersion, generator)
-    log(`${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}, ${mach.go}, ${generator.name}; load average ${mach.loadAverageAtStart.join(' ')}`)
-    const rounds: PeerRound[] = []
-    let repeatBudgetMs = s.repeatBudgetSeconds * 1000
-    for (let round = 1; round <= s.rounds; round++) {
-      for (const spec of specs) {
-        if (spec.missing !== undefined) continue
-        try {
-          for (;;) {
-            const begun = performance.now()
-            const result = await peerRound(bench, spec, round)
-            if (result.otherCpuPercent <= s.maxOtherCpuPercent || repeatBudgetMs <= 0) {
-              rounds.push(result)
-              break
-            }
-            repeatBudgetMs -= performance.now() - begun
-            log(`round ${round} ${spec.name}: other processes used ${result.otherCpuPercent.toFixed(0)}% of a core meanwhile: measuring it again`)
+/** The four peers, their scripts copied next to the snapshot. */
+async function peers(bench: Bench, go: Awaited<ReturnType<typeof ensureGoPeer>>): Promise<PeerSpec[]> {
+  const { cli, workDir } = bench
+  const floorScript = join(workDir, 'floor.mjs')
+  await copyFile(join(ROOT, 'bench/floor.ts'), floorScript)
+  // Beside the snapshot's node_modules link, so that `fastify` resolves.
+  const fastifyScript = join(dirname(dirname(dirname(cli))), 'fastify-floor.mjs')
+  await copyFile(join(ROOT, 'bench/fastify-floor.ts'), fastifyScript)
+  // nlb-guard's own cipher list, from the snapshot's compiled module (it imports nothing).
+  const { CIPHERS } = (await import(pathToFileURL(join(dirname(dirname(cli)), 'webhook/server/ciphers.js')).href)) as { CIPHERS: string }
+  return peerSpecs(cli, floorScript, fastifyScript, CIPHERS, 'missing' in go ? { missing: go.missing } : go.binary)
+}
+
+/** Every peer once per round, interleaved; a round disturbed by other processes is measured again while the budget lasts. */
+async function measureRounds(bench: Bench, specs: readonly PeerSpec[]): Promise<PeerRound[]> {
+  const s = bench.settings
+  const rounds: PeerRound[] = []
+  let repeatBudgetMs = s.repeatBudgetSeconds * 1000
+  for (let round = 1; round <= s.rounds; round++) {
+    for (const spec of specs) {
+      if (spec.missing !== undefined) continue
+      try {
+        for (;;) {
+          const begun = performance.now()
+          const result = await peerRound(bench, spec, round)
+          if (result.otherCpuPercent <= s.maxOtherCpuPercent || repeatBudgetMs <= 0) {
+            rounds.push(result)
+            break
           }
-        } catch (error: unknown) {
-          // A peer that breaks is reported; only nlb-guard breaking fails the run.
-          if (spec.name === 'nlb-guard') throw error
-          log(`round ${round} ${spec.name} failed: ${errorMessage(error)}`)
+          repeatBudgetMs -= performance.now() - begun
+          log(`round ${round} ${spec.name}: other processes used ${result.otherCpuPercent.toFixed(0)}% of a core meanwhile: measuring it again`)
         }
+      } catch (error: unknown) {
+        // A peer that breaks is reported; only nlb-guard breaking fails the run.
+        if (spec.name === 'nlb-guard') throw error
+        log(`round ${round} ${spec.name} failed: ${errorMessage(error)}`)
       }
     }
-    const startupSamples = rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.startupMs)
-    const { memory, idleBoundary } = await memoryAndIdle(bench, startupSamples)
-    for (let trial = 0; trial < s.startupTrials; trial++) {
-      const peer = await start(bench, nlbGuardPeer(bench.cli), `startup${trial}`)
-      startupSamples.push(peer.startupMs)
-      await stop(bench, peer)
-    }
-    log(`start-up: ${startupSamples.map((v) => v.toFixed(0)).join(', ')} ms`)
-    const podCache = summarisePodCache(
-      await measurePodCache({
-        cli: bench.cli,
-        certs: bench.certs,
-        podBodyFile: bench.bodyFiles.pod,
-        workDir,
-        rounds: s.rounds,
-        rate: s.rate,
-        seconds: s.latencyDuration,
-        serverCpu: s.serverCpu,
-        freePort,
-        paced: (config) => runPaced(bench, config),
-        warmup: async (port) => void (await closedLoop(bench, port, ['pod'], 8, s.warmup)),
-        answerTo: (port) => answerTo(bench, port, 'pod'),
-        log,
-      }),
-    )
-    const sidecar = await sidecarRss(bench)
+  }
+  return rounds
+}
 
-    const figureList = figures(rounds, s.rate)
-    const idleSamples = [...rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.rssIdleMiB), memory.idleMiB]
-    const startupMedian = median(startupSamples)
-    const results: Results = {
-      schema: 1,
-      mode: s.quick ? 'quick' : 'full',
-      startedAt: startedAt.toISOString(),
-      wallSeconds: (performance.now() - started) / 1000,
-      machine: mach,
-      settings: {
-        rounds: s.rounds,
-        durationSeconds: s.duration,
-        warmupSeconds: s.warmup,
-        latencyDurationSeconds: s.latencyDuration,
-        rate: s.rate,
-        requests: s.requests,
-        soakSeconds: s.soak,
-        idleSeconds: s.idle,
-        serverCpu: s.serverCpu,
-        clientCpu: s.clientCpu,
-        nlbGuardLogLevel: 'info',
-      },
-      bodies: Object.fromEntries(Object.values(bodies).map((b) => [b.name, { description: b.description, bytes: Buffer.byteLength(b.json) }])),
-      peers: specs.map((p) => ({ name: p.name, description: p.description, ...(p.missing === undefined ? {} : { missing: p.missing }) })),
-      rounds,
+/** More cold starts of nlb-guard, added to the rounds' own. */
+async function measureStartups(bench: Bench, startupSamples: number[]): Promise<void> {
+  for (let trial = 0; trial < bench.settings.startupTrials; trial++) {
+    const peer = await start(bench, nlbGuardPeer(bench.cli), `startup${trial}`)
+    startupSamples.push(peer.startupMs)
+    await stop(bench, peer)
+  }
+  log(`start-up: ${startupSamples.map((v) => v.toFixed(0)).join(', ')} ms`)
+}
+
+async function podCacheFigures(bench: Bench): Promise<PodCacheSummary> {
+  const s = bench.settings
+  return summarisePodCache(
+    await measurePodCache({
+      cli: bench.cli,
+      certs: bench.certs,
+      podBodyFile: bench.bodyFiles.pod,
+      workDir: bench.workDir,
+      rounds: s.rounds,
+      rate: s.rate,
+      seconds: s.latencyDuration,
+      serverCpu: s.serverCpu,
+      freePort,
+      paced: (config) => runPaced(bench, config),
+      warmup: async (port) => void (await closedLoop(bench, port, ['pod'], 8, s.warmup)),
+      answerTo: (port) => answerTo(bench, port, 'pod'),
+      log,
+    }),
+  )
+}
+
+interface Measured {
+  readonly bench: Bench
+  readonly mach: Results['machine']
+  readonly specs: readonly PeerSpec[]
+  readonly rounds: readonly PeerRound[]
+  readonly startupSamples: readonly number[]
+  readonly memory: Results['nlbGuard']['memory']
+  readonly idleBoundary: Results['nlbGuard']['idleBoundary']
+  readonly podCache: PodCacheSummary
+  readonly sidecar: Results['sidecar']
+}
+
+/** bench/results.json from what was measured: the figures and each target's verdict. */
+function assembleResults(m: Measured): Results {
+  const s = m.bench.settings
+  const figureList = figures(m.rounds, s.rate)
+  const idleSamples = [...m.rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.rssIdleMiB), m.memory.idleMiB]
+  const startupMedian = median(m.startupSamples)
+  return {
+    schema: 1,
+    mode: s.quick ? 'quick' : 'full',
+    startedAt: startedAt.toISOString(),
+    wallSeconds: (performance.now() - started) / 1000,
+    machine: m.mach,
+    settings: {
+      rounds: s.rounds,
+      durationSeconds: s.duration,
+      warmupSeconds: s.warmup,
+      latencyDurationSeconds: s.latencyDuration,
+      rate: s.rate,
+      requests: s.requests,
+      soakSeconds: s.soak,
+      idleSeconds: s.idle,
+      serverCpu: s.serverCpu,
+      clientCpu: s.clientCpu,
+      nlbGuardLogLevel: 'info',
+    },
+    bodies: Object.fromEntries(Object.values(m.bench.bodies).map((b) => [b.name, { description: b.description, bytes: Buffer.byteLength(b.json) }])),
+    peers: m.specs.map((p) => ({ name: p.name, description: p.description, ...(p.missing === undefined ? {} : { missing: p.missing }) })),
+    rounds: [...m.rounds],
+    figures: figureList,
+    nlbGuard: { startupMs: { samples: [...m.startupSamples], median: startupMedian }, memory: m.memory, idleBoundary: m.idleBoundary },
+    podCache: m.podCache,
+    sidecar: m.sidecar,
+    targets: evaluateTargets({
       figures: figureList,
-      nlbGuard: { startupMs: { samples: startupSamples, median: startupMedian }, memory, idleBoundary },
-      podCache,
-      sidecar,
-      targets: evaluateTargets({
-        figures: figureList,
-        rate: s.rate,
-        startupMedianMs: startupMedian,
-        idleMiB: median(idleSamples),
-        requests: memory.requests,
-        afterRequestsMiB: memory.afterRequestsMiB,
-        soakSeconds: memory.soak.seconds,
-        soakGrowthMiB: memory.soak.growthMiB,
-        idle: idleBoundary,
-        podCache,
-        quick: s.quick,
-      }),
-    }
-    const markdown = markdownReport(results)
-    const markdownFile = s.out.endsWith('.json') ? s.out.replace(/\.json$/, '.md') : `${s.out}.md`
-    await mkdir(dirname(s.out), { recursive: true })
-    await writeFile(s.out, `${JSON.stringify(results, null, 2)}\n`)
-    await writeFile(markdownFile, markdown)
-    process.stdout.write(textReport(results))
-    process.stdout.write(`\n--- markdown for the README's Performance section (also in ${markdownFile}) ---\n\n${markdown}\n`)
-    log(`wrote ${s.out} and ${markdownFile}`)
-    // Only a full run with the default output speaks for the project: --quick and --out runs leave the README alone.
-    if (!s.quick && s.out === join(ROOT, 'bench/results.json')) {
-      log((await updateReadme(markdown)) ? 'updated the Performance figures in README.md' : `README.md has no ${README_MARKERS.begin} … ${README_MARKERS.end} markers: not updated`)
-    }
-    return 0
-  } catch (error: unknown) {
-    failed = true
-    throw error
-  } finally {
-    await Promise.all([...bench.running].map((p) => p.stop()))
-    if (failed) log(`logs kept in ${workDir}`)
-    else await rm(workDir, { recursive: true, force: true })
+      rate: s.rate,
+      startupMedianMs: startupMedian,
+      idleMiB: median(idleSamples),
+      requests: m.memory.requests,
+      afterRequestsMiB: m.memory.afterRequestsMiB,
+      soakSeconds: m.memory.soak.seconds,
+      soakGrowthMiB: m.memory.soak.growthMiB,
+      idle: m.idleBoundary,
+      podCache: m.podCache,
+      quick: s.quick,
+    }),
   }
 }
 

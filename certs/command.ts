@@ -1,9 +1,8 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { HELP_FLAG, optionsText, parseFlags, reportUsageError, UsageError, type Flags } from '../lib/args.js'
 import type { CliIo, Command } from '../lib/cli.js'
-import { UsageError } from '../lib/cli.js'
 import { errorMessage } from '../lib/errors.js'
 import { caBundleBase64, pemCertificates } from './bundle.js'
 import type { WebhookConfigurationClient } from './cluster.js'
@@ -23,6 +22,17 @@ Subcommands:
 Run \`nlb-guard certs <subcommand> --help\` for its options.
 `
 
+const GENERATE_FLAGS = {
+  service: { type: 'string', value: 'S', help: "the webhook's Service name (required)" },
+  namespace: { type: 'string', value: 'N', help: "the Service's namespace (required)" },
+  out: { type: 'string', value: 'DIR', help: 'folder to write to, created if missing (required)' },
+  dns: { type: 'string', multiple: true, value: 'D', help: 'an extra DNS name SAN; repeatable' },
+  ip: { type: 'string', multiple: true, value: 'A', help: 'an extra IP address SAN, IPv4 or IPv6; repeatable' },
+  'cluster-domain': { type: 'string', value: 'D', help: "the cluster's DNS domain (default: cluster.local)" },
+  days: { type: 'string', value: 'N', help: "validity of the serving certificate in days (default: 365;\nnever beyond the CA's)" },
+  help: HELP_FLAG,
+} as const satisfies Flags
+
 const GENERATE_USAGE = `Usage: nlb-guard certs generate --service S --namespace N --out DIR [options]
 
 Writes a new CA (ca.crt, valid 10 years) and a serving certificate signed by it (tls.crt and its
@@ -31,16 +41,15 @@ any --dns and --ip given. Files already in DIR are replaced. Put ca.crt in the w
 configurations' caBundle (base64) and tls.crt/tls.key in the Secret nlb-guard serves from.
 
 Options:
-  --service S           the webhook's Service name (required)
-  --namespace N         the Service's namespace (required)
-  --out DIR             folder to write to, created if missing (required)
-  --dns D               an extra DNS name SAN; repeatable
-  --ip A                an extra IP address SAN, IPv4 or IPv6; repeatable
-  --cluster-domain D    the cluster's DNS domain (default: cluster.local)
-  --days N              validity of the serving certificate in days (default: 365;
-                        never beyond the CA's)
-  -h, --help            print this help
+${optionsText(GENERATE_FLAGS)}
 `
+
+const INJECT_FLAGS = {
+  name: { type: 'string', value: 'NAME', help: "the webhook configurations' name (required)" },
+  'ca-file': { type: 'string', value: 'FILE', help: 'PEM CA certificate(s), e.g. ca.crt from `certs generate` (required)' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'cluster to write to (default: in-cluster, then ~/.kube/config)' },
+  help: HELP_FLAG,
+} as const satisfies Flags
 
 const INJECT_USAGE = `Usage: nlb-guard certs inject --name NAME --ca-file FILE [--kubeconfig FILE]
 
@@ -50,10 +59,7 @@ certificates in FILE. Webhooks already holding that bundle are left alone. Other
 are never touched. Not needed with \`serve --cert-mode bootstrap\`, which keeps caBundle itself.
 
 Options:
-  --name NAME           the webhook configurations' name (required)
-  --ca-file FILE        PEM CA certificate(s), e.g. ca.crt from \`certs generate\` (required)
-  --kubeconfig FILE     cluster to write to (default: in-cluster, then ~/.kube/config)
-  -h, --help            print this help
+${optionsText(INJECT_FLAGS)}
 `
 
 interface Subcommand {
@@ -92,28 +98,19 @@ async function runCerts(subcommands: Readonly<Record<string, Subcommand>>, argv:
     io.stdout.write(CERTS_USAGE)
     return 0
   }
-  if (name === undefined) {
-    io.stderr.write(`nlb-guard certs: a subcommand is required\n\n${CERTS_USAGE}`)
-    return 2
-  }
+  if (name === undefined) return reportUsageError(io.stderr, 'nlb-guard certs', 'a subcommand is required', CERTS_USAGE)
   const subcommand = subcommands[name]
-  if (subcommand === undefined) {
-    io.stderr.write(`nlb-guard certs: unknown subcommand "${name}"\n\n${CERTS_USAGE}`)
-    return 2
-  }
+  if (subcommand === undefined) return reportUsageError(io.stderr, 'nlb-guard certs', `unknown subcommand "${name}"`, CERTS_USAGE)
   try {
     return await subcommand.run(rest, io)
   } catch (error: unknown) {
-    if (error instanceof UsageError || error instanceof CertificateRequestError) {
-      io.stderr.write(`nlb-guard certs ${name}: ${error.message}\n\n${subcommand.usage}`)
-      return 2
-    }
+    if (error instanceof UsageError || error instanceof CertificateRequestError) return reportUsageError(io.stderr, `nlb-guard certs ${name}`, error.message, subcommand.usage)
     throw error
   }
 }
 
 async function generate(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parseGenerateArgs(argv)
+  const { values } = parseFlags(GENERATE_FLAGS, argv)
   if (values.help === true) {
     io.stdout.write(GENERATE_USAGE)
     return 0
@@ -159,12 +156,7 @@ async function generate(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function inject(argv: readonly string[], io: CliIo, deps: CertsCommandDeps): Promise<number> {
-  const { values } = parseCliArgs(argv, {
-    name: { type: 'string' },
-    'ca-file': { type: 'string' },
-    kubeconfig: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  })
+  const { values } = parseFlags(INJECT_FLAGS, argv)
   if (values.help === true) {
     io.stdout.write(INJECT_USAGE)
     return 0
@@ -210,36 +202,6 @@ async function inject(argv: readonly string[], io: CliIo, deps: CertsCommandDeps
     }
   }
   return 0
-}
-
-function parseGenerateArgs(argv: readonly string[]) {
-  return parseCliArgs(argv, {
-    service: { type: 'string' },
-    namespace: { type: 'string' },
-    out: { type: 'string' },
-    dns: { type: 'string', multiple: true },
-    ip: { type: 'string', multiple: true },
-    'cluster-domain': { type: 'string' },
-    days: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  })
-}
-
-function parseCliArgs<T extends ParseArgsOptionsConfig>(argv: readonly string[], options: T) {
-  try {
-    return parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options,
-    })
-  } catch (error: unknown) {
-    // parseArgs reports bad input as a TypeError whose code starts with ERR_PARSE_ARGS_ (node docs, util.parseArgs).
-    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS_')) {
-      throw new UsageError(error.message, { cause: error })
-    }
-    throw error
-  }
 }
 
 function required(value: string | undefined, flag: string): string {

@@ -1,6 +1,7 @@
 /**
- * What every command shares: the streams it talks to and the usage error. A leaf module: `webhook/`,
- * `certs/` and the sidecar all import it, and it imports nothing of theirs.
+ * What every command shares: the streams it talks to (the usage error and flag parsing are in
+ * args.ts). A leaf module: `webhook/`, `certs/` and the sidecar all import it, and it imports
+ * nothing of theirs.
  */
 
 /**
@@ -15,8 +16,3 @@ export interface CliIo {
 
 /** A command's entry point: parsed from argv, returns the process exit code, never calls process.exit. */
 export type Command = (argv: readonly string[], io: CliIo) => Promise<number>
-
-/** A usage error: the command prints its message and help, and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}

@@ -77,6 +77,12 @@ export function legacyObjects(defaults: readonly Obj[], variant: LegacyVariant):
       // The legacy kustomization generates it again, so its hash follows config.yaml.
       case 'ConfigMap':
         continue
+      // GA in 1.30 (beta from 1.28, off by default): no legacy version serves it. Without it the
+      // ServiceAccount's patch on its two webhook configurations is limited by RBAC's resourceNames
+      // only, as before the policy existed.
+      case 'ValidatingAdmissionPolicy':
+      case 'ValidatingAdmissionPolicyBinding':
+        continue
       case 'Deployment':
         legacyDeployment(object, variant)
         break

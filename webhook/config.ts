@@ -35,17 +35,28 @@ const dnsLabel = z.string().max(63).regex(DNS1123_LABEL, 'expected a DNS-1123 la
 const resourceList = z.strictObject({ cpu: z.string().optional(), memory: z.string().optional() })
 
 export const SidecarConfig = z.strictObject({
-  /** Image of the injected health-check container: nlb-guard's own image, which runs `nlb-guard healthcheck`. */
-  image: z.string().min(1).default('ghcr.io/nlb-guard/nlb-guard:0.1.0'),
+  /**
+   * Image of the injected health-check container: the Dockerfile's `sidecar` target, one static
+   * binary (sidecar/), tagged like nlb-guard's own image.
+   */
+  image: z.string().min(1).default('ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0'),
   mode: z.enum(['tcp', 'http']).default('tcp'),
   /** Port the sidecar answers HTTP health checks on (http mode only). */
   httpPort: port.default(10254),
   intervalMs: z.number().int().min(100).max(2000).default(1000),
   resources: z
     .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
-    .default({ requests: { cpu: '5m', memory: '24Mi' }, limits: { cpu: '50m', memory: '64Mi' } }),
-  /** `ip-targets`: only pods behind Services with `nlb-target-type: ip`, whose pods the NLB probes directly. */
-  injection: z.enum(['always', 'ip-targets', 'never']).default('always'),
+    // From the bench (README "Performance"): 2.1 MiB resident idle and under 2,000 probes, a few
+    // millicores at most. The limit leaves room for the runtime's start: runc's init runs in the
+    // container's cgroup and needs several MiB more than the program (opencontainers/runc#1980,
+    // moby/moby#41167: containers under ~6–10 MiB fail to start).
+    .default({ requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '20m', memory: '32Mi' } }),
+  /**
+   * `auto`: only pods whose own port the load balancer's health check reaches (IP targets, the
+   * health-check port the traffic port; rules/injection.ts); `always`: every pod a UDP LoadBalancer
+   * Service selects; `never`.
+   */
+  injection: z.enum(['auto', 'always', 'never']).default('auto'),
   /** Also mutate Deployment/StatefulSet/… pod templates at admission (off: GitOps tools would see drift). */
   mutateWorkloads: z.boolean().default(false),
 })
@@ -55,8 +66,14 @@ export type SidecarConfig = ConformsTo<SidecarSettings, z.infer<typeof SidecarCo
 
 export const Config = z.strictObject({
   port: port.default(8443),
-  /** Address the webhook and metrics servers bind to. */
+  /** Address the webhook (TLS) server binds to. */
   address: z.string().min(1).default('0.0.0.0'),
+  /**
+   * Address the plain-HTTP metrics/probe server binds to. Unset: in a pod, the pod's IP (POD_IP from
+   * the downward API, as the manifests set it), where the kubelet probes and Prometheus scrape, and
+   * nothing else listens; elsewhere `address`. `127.0.0.1` keeps it local.
+   */
+  metricsAddress: z.string().min(1).optional(),
   /** Plain-HTTP port for /metrics, /healthz and /readyz (kubelet probes present no client certificate). */
   metricsPort: port.default(9090),
   tls: z
@@ -154,6 +171,14 @@ export async function loadConfig(file: string | undefined, flags: ConfigInput = 
   }
   const tls = { ...(fromFile['tls'] as object | undefined), ...flags.tls }
   return parseConfig({ ...fromFile, ...flags, tls }, file === undefined ? 'flags' : `config (${file} and flags)`)
+}
+
+/** Where the metrics server binds: metricsAddress, else the pod IP in a pod that was given one, else `address`. */
+export function metricsBindAddress(config: Pick<Config, 'address' | 'metricsAddress'>, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.metricsAddress !== undefined) return config.metricsAddress
+  const podIp = env['POD_IP']
+  if (runningInCluster(env) && podIp !== undefined && podIp !== '') return podIp
+  return config.address
 }
 
 /**

@@ -14,7 +14,8 @@ import { parseKubeVersion } from '../../webhook/rules/version.js'
  * in test/rules/; here only which rule answers and how the answer is framed.
  */
 
-const UDP_SERVICE: Service = { metadata: { name: 'sip', namespace: 'demo' }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }
+// IP targets: the NLB health-checks the pod itself, so injection: auto (the default) adds the sidecar.
+const UDP_SERVICE: Service = { metadata: { name: 'sip', namespace: 'demo', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }
 const lookup = { servicesIn: (namespace: string) => (namespace === 'demo' ? [UDP_SERVICE] : []) }
 
 function deps(options: { mutateWorkloads?: boolean; version?: string | null } = {}): AdmissionDeps {

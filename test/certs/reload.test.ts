@@ -150,11 +150,11 @@ t.test('serve --tls-cert: a Secret volume update is served to new connections, o
     }
   })()
 
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await waitFor('five requests on the keep-alive connection', async () => outcomes.length >= 5, 10_000)
   await volume.update(files(after))
   await waitFor('a new connection to see the new certificate', async () => (await newConnectionSerial()) === serial(after), 10_000)
   const swappedAt = Date.now()
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await waitFor('five more requests after the swap', async () => outcomes.filter((o) => o.at > swappedAt).length >= 5, 10_000)
   loading = false
   await load
 

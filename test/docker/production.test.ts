@@ -1,10 +1,11 @@
 // There is no Docker engine here, so this test performs the Dockerfile's steps itself, in a
 // temporary folder outside the repository, taking the commands from the Dockerfile so the two
 // cannot drift: the build stage's COPYs and `npm run build`, the production install, the final
-// stage's COPYs. Then it runs the ENTRYPOINT with Node 24, as the image would.
+// stage's COPYs. Then it runs the ENTRYPOINT with Node 24, as the image would. The same for the
+// `sidecar` target: its Go build, then the one file its scratch image holds, run as its ENTRYPOINT.
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, mkdir, mkdtemp, readFile, realpath, rm, stat, symlink } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises'
 import { get as httpGet } from 'node:http'
 import { tmpdir } from 'node:os'
 import { basename, delimiter, dirname, isAbsolute, join, posix, relative } from 'node:path'
@@ -13,6 +14,7 @@ import t from 'tap'
 import { freePort, ROOT, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../../testkit/reviews.js'
+import { sidecarBinary } from '../fixtures/sidecar.js'
 
 // About 30 s alone; more when the whole suite shares 2 cores.
 t.setTimeout(180_000)
@@ -78,6 +80,8 @@ const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i
 
 function workdir(stage: Stage): string {
   const dirs = of(stage, 'WORKDIR')
+  // A stage without WORKDIR (FROM scratch) works in /, as Docker does.
+  if (dirs.length === 0) return '/'
   if (dirs.length !== 1 || !isAbsolute(dirs[0] ?? '')) throw new Error(`stage ${stage.name}: expected one absolute WORKDIR`)
   return dirs[0] ?? '/'
 }
@@ -123,10 +127,18 @@ const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) 
 const final = dockerfile.stages.at(-1)
 if (final === undefined) throw new Error('the Dockerfile has no stage')
 
+const SIDECAR_STAGES = new Set(['sidecar-build', 'sidecar'])
+
 t.test('the Dockerfile itself', async (t) => {
   t.equal(dockerfile.args.get('NODE_VERSION'), manifest.devDependencies['node'], 'NODE_VERSION is the Node that package.json pins')
   t.equal(dockerfile.args.get('NODE_VERSION')?.split('.')[0], process.versions.node.split('.')[0], 'the Node these tests run on')
-  for (const stage of dockerfile.stages) t.equal(stage.image, `node:${dockerfile.args.get('NODE_VERSION')}-bookworm-slim`, `stage ${stage.name}: the pinned Node image`)
+  for (const stage of dockerfile.stages.filter((s) => !SIDECAR_STAGES.has(s.name))) t.equal(stage.image, `node:${dockerfile.args.get('NODE_VERSION')}-bookworm-slim`, `stage ${stage.name}: the pinned Node image`)
+  t.equal(stageNamed(dockerfile.stages, 'sidecar-build').image, `golang:${dockerfile.args.get('GO_VERSION')}-bookworm`, 'the sidecar builds with the pinned Go')
+  const goLine = /^go (\d+)\.(\d+)/m.exec(await readFile(join(ROOT, 'sidecar/go.mod'), 'utf8'))
+  const [major = 0, minor = 0] = (dockerfile.args.get('GO_VERSION') ?? '').split('.').map(Number)
+  t.ok(goLine && (major > Number(goLine[1]) || (major === Number(goLine[1]) && minor >= Number(goLine[2]))), `GO_VERSION ${dockerfile.args.get('GO_VERSION')} is at least go.mod's go line`)
+  t.equal(stageNamed(dockerfile.stages, 'sidecar').image, 'scratch', 'the sidecar image is FROM scratch')
+  t.not(final.name, 'sidecar', 'the default target (the last stage) is still nlb-guard itself')
   t.same(of(final, 'ENTRYPOINT').map((e) => JSON.parse(e) as unknown), [['node', '--max-semi-space-size=4', '/app/dist/bundle/bin.js']])
   t.same(of(final, 'CMD').map((e) => JSON.parse(e) as unknown), [['serve']])
   t.same(of(final, 'USER'), ['65532:65532'], 'the uid and gid the manifests run as')
@@ -136,7 +148,67 @@ t.test('the Dockerfile itself', async (t) => {
   t.equal(ignore[0], '*', '.dockerignore starts by leaving everything out')
   const allowed = new Set(ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, '')))
   const fromContext = dockerfile.stages.flatMap((s) => of(s, 'COPY').map(parseCopy)).filter((c) => c.from === undefined).flatMap((c) => c.sources)
-  for (const source of new Set(fromContext)) t.ok(allowed.has(source), `${source} is in the build context`)
+  for (const source of new Set(fromContext)) t.ok(allowed.has(source.split('/')[0] ?? ''), `${source} is in the build context`)
+  t.ok(ignore.includes('sidecar/*_test.go'), "the sidecar's tests stay out of the context")
+})
+
+/** The files a context COPY source names: a path, or a `dir/*.ext` glob less what .dockerignore leaves out. */
+async function contextFiles(source: string): Promise<string[]> {
+  if (!source.includes('*')) return [source]
+  const [dir = '', pattern = ''] = [posix.dirname(source), posix.basename(source)]
+  const ignored = (await readFile(join(ROOT, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l.includes('*') && !l.startsWith('#'))
+  const toRegExp = (glob: string) => new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`)
+  return (await readdir(join(ROOT, dir))).map((name) => `${dir}/${name}`).filter((path) => toRegExp(`${dir}/${pattern}`).test(path) && !ignored.some((glob) => toRegExp(glob).test(path)))
+}
+
+t.test('the sidecar image (target `sidecar`), built without Docker: one static binary, non-root, runs', async (t) => {
+  const tmp = await mkdtemp(join(tmpdir(), 'nlb-guard-sidecar-image-'))
+  t.teardown(() => rm(tmp, { recursive: true, force: true }))
+  const build = stageNamed(dockerfile.stages, 'sidecar-build')
+  const image = stageNamed(dockerfile.stages, 'sidecar')
+  const rootOf = (stage: Stage) => join(tmp, stage.name)
+  const inStage = (stage: Stage, path: string) => join(rootOf(stage), posix.relative(workdir(stage), posix.resolve(workdir(stage), path)))
+  await mkdir(rootOf(build), { recursive: true })
+  const copied: string[] = []
+  for (const { keyword, args } of build.instructions) {
+    if (keyword === 'COPY') {
+      const copy = parseCopy(args)
+      t.equal(copy.from, undefined, 'the build stage copies from the context')
+      for (const source of copy.sources) {
+        for (const file of await contextFiles(source)) {
+          copied.push(file)
+          await cp(join(ROOT, file), join(inStage(build, copy.dest), basename(file)))
+        }
+      }
+    } else if (keyword === 'RUN') {
+      t.match(args, /^CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -ldflags "-s -w" -o \S+ \.$/, 'the same go build as sidecar/build.sh')
+      await execFileAsync('sh', ['-c', args], { cwd: rootOf(build) })
+    }
+  }
+  t.ok(copied.includes('sidecar/go.mod') && copied.includes('sidecar/main.go'), 'go.mod and the sources')
+  t.notOk(copied.some((f) => f.endsWith('_test.go') || f.endsWith('.sh')), 'no tests, no build script')
+
+  await mkdir(rootOf(image), { recursive: true })
+  for (const copy of of(image, 'COPY').map(parseCopy)) {
+    t.equal(copy.from, 'sidecar-build', 'the image copies from the build stage only')
+    for (const source of copy.sources) await cp(inStage(build, source), inStage(image, copy.dest))
+  }
+  const files = await readdir(rootOf(image), { recursive: true })
+  t.same(files, ['nlb-guard-healthcheck'], 'the image holds one file: the binary')
+  const binary = join(rootOf(image), 'nlb-guard-healthcheck')
+  const size = (await stat(binary)).size
+  t.ok(size <= 10e6, `the image's one layer is ${size.toLocaleString('en')} bytes (target ≤ 10 MB)`)
+  t.same(of(image, 'USER'), ['65532:65532'], 'non-root: the uid and gid the injected container runs as')
+  const entrypoint = JSON.parse(of(image, 'ENTRYPOINT')[0] ?? '[]') as string[]
+  t.same(entrypoint, ['/nlb-guard-healthcheck'], 'the binary is the entry point: the injected args are its flags')
+  t.equal(of(image, 'CMD').length, 0, 'no CMD: the Pod rule gives the arguments')
+  const { stdout } = await execFileAsync(inStage(image, entrypoint[0] ?? ''), ['--help'])
+  t.match(stdout, /^Usage: nlb-guard-healthcheck --port P/)
+  const built = await readFile(await sidecarBinary())
+  t.ok((await readFile(binary)).equals(built), 'byte for byte the binary `npm run sidecar:build` makes (tests and bench run that one)')
+
+  const config = (await import('../../webhook/config.js')).SidecarConfig.parse({})
+  t.equal(config.image, `ghcr.io/nlb-guard/nlb-guard-healthcheck:${manifest.version}`, 'sidecar.image defaults to this image, tagged like nlb-guard')
 })
 
 t.test('the production image, built without Docker, serves', async (t) => {
@@ -234,9 +306,10 @@ t.test('the production image, built without Docker, serves', async (t) => {
   t.match(relative(app, script), /^dist\//, 'the entry point is in the copied dist/')
   const cli = (args: readonly string[]) => execFileAsync(process.execPath, [...rest, script, ...args], { cwd: app })
 
-  t.test('`nlb-guard healthcheck --help`: the sidecar runs from the same image', async (t) => {
-    const { stdout } = await cli(['healthcheck', '--help'])
-    t.match(stdout, /Usage: nlb-guard healthcheck/)
+  t.test('the health checker is no longer in this image', async (t) => {
+    const error = await cli(['healthcheck', '--help']).then(() => undefined, (e: { code: number; stderr: string }) => e)
+    t.equal(error?.code, 2)
+    t.match(error?.stderr, /unknown command "healthcheck"/)
   })
 
   t.test('`nlb-guard --version` finds package.json', async (t) => {

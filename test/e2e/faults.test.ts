@@ -34,7 +34,8 @@ const udpService = (name: string, app: string) =>
   JSON.stringify({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+    // IP targets: the NLB health-checks the pods, so injection: auto gives them the sidecar.
+    metadata: { name, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb', 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
     spec: { type: 'LoadBalancer', selector: { app }, ports: [{ port: 5060, protocol: 'UDP' }] },
   })
 const pod = (app: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `${app}-0`, labels: { app } }, spec: { containers: [{ name: 'c', image: 'x' }] } })
@@ -47,7 +48,7 @@ t.test('the apiserver absent when nlb-guard starts: not ready, then ready when i
   t.teardown(() => guard.stop())
   const down = await readyz(guard.metricsPort)
   t.equal(down.status, 503, 'not ready without the apiserver')
-  t.same(down.reasons, ['cluster version: not known yet', 'service cache: not synced yet'])
+  t.same(down.reasons, ['cluster version: not known yet', 'mixed-protocol probe: not answered yet', 'service cache: not synced yet'])
   await waitFor('the log says why', async () => /not ready: cannot read the cluster version/.test(guard.log()))
   t.equal(guard.child.exitCode, null, 'still running')
 
@@ -57,6 +58,8 @@ t.test('the apiserver absent when nlb-guard starts: not ready, then ready when i
   t.comment(`ready ${Date.now() - started} ms after the apiserver came back`)
   t.match(guard.log(), /"msg":"cluster version"/)
   t.match(guard.log(), /"msg":"service cache synced/)
+  // The probe ran once the version was read; this cluster has no nlb-guard-system namespace to run it in.
+  t.match(guard.log(), /"source":"version-table","reason":"HTTP 404 NotFound: namespaces \\"nlb-guard-system\\" not found".*"msg":"mixed-protocol LoadBalancer Services: the dry-run probe cannot tell/)
 })
 
 t.test('the apiserver restarted mid-run: the Service cache re-lists and stays correct', async (t) => {

@@ -178,13 +178,39 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
     })
     const sidecar = injected.object.spec.initContainers[0]
     t.equal(sidecar.name, 'nlb-guard-healthcheck')
+    t.equal(sidecar.image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0', "the sidecar's own image (the Dockerfile's sidecar target)")
+    t.same(sidecar.args, ['--port', '15060', '--mode', 'tcp', '--interval-ms', '1000'], "the binary's own flags")
+    t.same(sidecar.env, [{ name: 'GOMAXPROCS', value: '1' }, { name: 'GOGC', value: '50' }, { name: 'GOMEMLIMIT', value: '6MiB' }])
+    t.same(sidecar.resources, { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '20m', memory: '32Mi' } }, 'as the apiserver stores them')
     t.equal(sidecar.restartPolicy, 'Always', 'a native sidecar on Kubernetes ≥ 1.29')
     t.same(sidecar.ports, [{ name: 'hc-15060', containerPort: 15060, protocol: 'TCP' }], 'on the resolved named targetPort')
     t.equal(injected.object.metadata.annotations['nlb-guard.io/healthcheck-ports'], '15060')
-    t.match(injected.stderr, /Warning: added native sidecar/)
-    t.pass('the restricted Pod Security Standard accepted the pod with the sidecar')
+    t.match(injected.stderr, /Warning: added native sidecar .*for Service voip\/sip \(IP targets: the NLB health-checks this pod's own UDP port over TCP\)/, 'the warning says why')
+    t.notMatch(injected.stderr, /violate PodSecurity/)
+    t.pass('the restricted Pod Security Standard (enforced on the namespace) accepted the pod with the sidecar')
     const other = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-n', 'voip', '-f', '-'], { input: pod('web-0', 'web') })
     t.same(JSON.parse(other.stdout).spec.initContainers, undefined, 'a pod no Service selects is untouched')
+
+    // injection: auto: behind instance targets with Local the NLB asks kube-proxy, never the pod.
+    await eventually('Service created', async () => {
+      const r = await kubectl(['apply', '-n', 'voip', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'dns' },
+          spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'dns' }, ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 'sip-udp' }] },
+        }),
+        allowFail: true,
+      })
+      return r.code === 0 ? r : undefined
+    })
+    const instance = await eventually('the reason in the dry-run', async () => {
+      const r = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-n', 'voip', '-f', '-'], { input: pod('dns-0', 'dns') })
+      return /no health-check sidecar/.test(r.stderr) ? { object: JSON.parse(r.stdout), stderr: r.stderr } : undefined
+    })
+    t.same(instance.object.spec.initContainers, undefined, 'behind instance targets with Local: no sidecar')
+    t.equal(instance.object.metadata.annotations?.['nlb-guard.io/healthcheck-ports'], undefined)
+    t.match(instance.stderr, /Warning: Pod voip\/dns-0: no health-check sidecar for Service voip\/dns: instance targets with externalTrafficPolicy: Local: the NLB health-checks kube-proxy's health-check node port over HTTP/, 'and the Pod is told why')
   })
 
   t.test("the webhook's own Deployment runs in a restricted namespace", async (t) => {

@@ -42,7 +42,7 @@ const allowed: { file: string; source: string }[] = [
   { file: 'webhook/rules/x.ts', source: "import { portProtocol as x } from '../k8s/objects.js'" },
   { file: 'webhook/rules/x.ts', source: "import { isRecord as x } from '../../lib/record.js'" },
   { file: 'webhook/rules/x.ts', source: "import { bounded as x } from '../text/bounded.js'" },
-  { file: 'certs/x.ts', source: "import { UsageError as x } from '../lib/cli.js'" },
+  { file: 'certs/x.ts', source: "import { UsageError as x } from '../lib/args.js'" },
   { file: 'bench/x.ts', source: "import { reviewFor as x } from '../testkit/reviews.ts'" },
   { file: 'bench/pod-cache.ts', source: "import { median as x } from './report.ts'" },
   { file: 'test/x.ts', source: "import { reviewFor as x } from '../testkit/reviews.js'" },

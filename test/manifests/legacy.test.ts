@@ -18,16 +18,25 @@ async function render(folder: string): Promise<Obj[]> {
   return parseAllDocuments(stdout).map((doc) => doc.toJS() as Obj)
 }
 
-/** The minor versions that serve each API version the legacy installs use (Kubernetes' deprecation guide). */
+/** The minor versions that serve each kind in each API version the legacy installs use (Kubernetes' deprecation guide). */
 const SERVED: Record<string, [number, number]> = {
-  v1: [0, Infinity],
-  'apps/v1': [9, Infinity],
-  'rbac.authorization.k8s.io/v1': [8, Infinity],
-  'networking.k8s.io/v1': [7, Infinity],
-  'scheduling.k8s.io/v1': [14, Infinity],
-  'admissionregistration.k8s.io/v1': [16, Infinity],
-  'policy/v1beta1': [5, 24],
-  'policy/v1': [21, Infinity],
+  'v1/Namespace': [0, Infinity],
+  'v1/ServiceAccount': [0, Infinity],
+  'v1/Service': [0, Infinity],
+  'v1/ConfigMap': [0, Infinity],
+  'apps/v1/Deployment': [9, Infinity],
+  'rbac.authorization.k8s.io/v1/Role': [8, Infinity],
+  'rbac.authorization.k8s.io/v1/RoleBinding': [8, Infinity],
+  'rbac.authorization.k8s.io/v1/ClusterRole': [8, Infinity],
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': [8, Infinity],
+  'networking.k8s.io/v1/NetworkPolicy': [7, Infinity],
+  'scheduling.k8s.io/v1/PriorityClass': [14, Infinity],
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': [16, Infinity],
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': [16, Infinity],
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': [30, Infinity],
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': [30, Infinity],
+  'policy/v1beta1/PodDisruptionBudget': [5, 24],
+  'policy/v1/PodDisruptionBudget': [21, Infinity],
 }
 
 /** What kustomize v2.0.3 (inside kubectl 1.14-1.20) reads in a kustomization. */
@@ -65,7 +74,7 @@ for (const variant of LEGACY_VARIANTS) {
 
     t.test(`every API version is served from ${variant.oldest} to ${variant.newest}`, async (t) => {
       for (const o of objects) {
-        const [from, to] = SERVED[o.apiVersion] ?? [Infinity, -Infinity]
+        const [from, to] = SERVED[`${o.apiVersion}/${o.kind}`] ?? [Infinity, -Infinity]
         t.ok(from <= oldest && newest <= to, `${o.kind} ${o.metadata.name}: ${o.apiVersion}`)
       }
       t.equal(ofKind('PodDisruptionBudget').length, 1, 'a PodDisruptionBudget')

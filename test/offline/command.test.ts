@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import t from 'tap'
-import { parse } from 'yaml'
+import { readFile } from 'node:fs/promises'
+import { parse, parseAllDocuments } from 'yaml'
 import type { CliIo } from '../../lib/cli.js'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
 import { ROOT, runCli } from '../fixtures/cli.js'
@@ -28,14 +29,43 @@ t.test('fix --kube-version 1.19.16 on seed 001 combined echo: exit 1, TCP and UD
   t.equal(io.out(), '', 'nothing printed when an object would be denied')
 })
 
-t.test('fix --kube-version 1.30.0 on seed 001 combined echo: the nlb annotation added, with a warning why', async (t) => {
+t.test('fix --kube-version 1.30.0 on seed 001 combined echo: the in-tree provider never builds it, so exit 1 and nothing printed', async (t) => {
   const io = capture()
-  t.equal(await fixCommand(['-f', seed('001-echo-combined.yaml'), '--kube-version', '1.30.0'], io), 0)
-  const fixed = parse(io.out())
-  t.equal(fixed.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-type'], 'nlb')
-  t.match(io.err(), /warning: added annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type: "nlb": the Service has UDP ports/)
-  t.match(io.out(), /^# Seed 001 \("Bare TCP and UDP ingress on Kubernetes"\): one Service for both protocols,\n# which clusters before 1\.20 reject\.\n/, 'comments kept')
-  t.match(io.out(), /metadata:\n  name: echo\n  annotations:\n    service\.beta\.kubernetes\.io\/aws-load-balancer-type: nlb\nspec:\n  type: LoadBalancer\n  selector:\n    app: echo\n  ports:\n  - name: tcpecho/, 'key order and sequence style kept')
+  t.equal(await fixCommand(['-f', seed('001-echo-combined.yaml'), '--kube-version', '1.30.0'], io), 1)
+  t.equal(io.out(), '', 'a Service that would stay pending is not printed as fixed')
+  t.match(io.err(), /Service echo: would stay pending: Service echo mixes TCP and UDP on one LoadBalancer: the in-tree AWS cloud provider never builds/)
+  t.match(io.err(), /nothing printed \(--split writes a mixed-protocol Service as one Service per protocol\)/)
+})
+
+t.test('fix --split on seed 001 (1.19.16 and 1.30.0): echo-tcp and echo-udp, the UDP one with the nlb annotation, comments kept', async (t) => {
+  const expectedSplit = await readFile(seed('001-echo-split.yaml'), 'utf8')
+  for (const version of ['1.19.16', '1.30.0']) {
+    const io = capture()
+    t.equal(await fixCommand(['--split', '-f', seed('001-echo-combined.yaml'), '--kube-version', version], io), 0, version)
+    const documents = parseAllDocuments(io.out()).map((d) => d.toJS())
+    t.same(documents.map((d) => d.metadata.name), ['echo-tcp', 'echo-udp'])
+    const [tcp, udp] = documents
+    t.same(tcp.spec.ports, [{ name: 'tcpecho', protocol: 'TCP', port: 12345 }])
+    t.same(udp.spec.ports, [{ name: 'udpecho', protocol: 'UDP', port: 12345 }])
+    t.same(tcp.spec.selector, { app: 'echo' })
+    t.same(udp.spec.selector, { app: 'echo' })
+    t.notOk(tcp.metadata.annotations, 'the TCP Service needs nothing')
+    t.equal(udp.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-type'], 'nlb')
+    t.equal(io.out().match(/^# Seed 001/gm)?.length, 2, 'the comments are kept on both')
+    t.match(io.err(), /Service echo: split: split into echo-tcp \(TCP\) and echo-udp \(UDP\), with the same selector.*two addresses/)
+    t.match(io.err(), /Service echo-udp: warning: added annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type: "nlb"/)
+    // The seed's own hand-made split, with nlb-guard's annotation, is what --split wrote (order aside).
+    const hand = parseAllDocuments(expectedSplit).map((d) => d.toJS())
+    const byName = new Map(hand.map((d) => [d.metadata.name, d]))
+    t.same(tcp, byName.get('echo-tcp'))
+    t.same({ ...udp, metadata: { name: 'echo-udp' } }, byName.get('echo-udp'))
+  }
+  const named = capture()
+  t.equal(await fixCommand(['--split', '--split-name', 'x-{protocol}-{name}', '-f', seed('001-echo-combined.yaml')], named), 0)
+  t.same(parseAllDocuments(named.out()).map((d) => d.toJS().metadata.name), ['x-tcp-echo', 'x-udp-echo'], 'names from --split-name')
+  const bad = capture()
+  t.equal(await fixCommand(['--split', '--split-name', 'echo', '-f', seed('001-echo-combined.yaml')], bad), 2)
+  t.match(bad.err(), /--split-name must contain \{protocol\}/)
 })
 
 const multi = `# a ConfigMap nobody touches
@@ -86,7 +116,6 @@ t.test('fix on a multi-document stream from stdin keeps untouched documents byte
 t.test('fix on clean input prints it unchanged and warns nothing', async (t) => {
   const io = capture()
   t.equal(await fixCommand(['-f', seed('000-udp-eks.yaml')], io), 0)
-  const { readFile } = await import('node:fs/promises')
   t.equal(io.out(), await readFile(seed('000-udp-eks.yaml'), 'utf8'))
   t.equal(io.err(), '')
 })
@@ -97,35 +126,43 @@ t.test('check: exit 0 when clean, 1 with what would change or be denied', async 
   t.match(clean.out(), /nothing to change/)
   const changes = capture()
   t.equal(await checkCommand(['-f', seed('001-echo-split.yaml')], changes), 1)
-  t.match(changes.out(), /001-echo-split\.yaml: Service echo-udp: would change: added annotation/)
+  t.match(changes.out(), /001-echo-split\.yaml:3: Service echo-udp: would change \(S2\): added annotation/)
   t.notMatch(changes.out(), /echo-tcp: would/, 'the TCP Service needs nothing')
   const denied = capture()
   t.equal(await checkCommand(['-f', seed('001-echo-combined.yaml'), '--kube-version', '1.19.16'], denied), 1)
-  t.match(denied.out(), /Service echo: would be denied: .*TCP and UDP/)
+  t.match(denied.out(), /Service echo: would be denied \(S1\): .*TCP and UDP/)
+  const pending = capture()
+  t.equal(await checkCommand(['-f', seed('001-echo-combined.yaml'), '--kube-version', '1.30.0'], pending), 1)
+  t.match(pending.out(), /Service echo: would stay pending \(S1\): .*never builds a mixed-protocol load balancer/)
 })
 
-t.test('bad input: a YAML syntax error names the file and document; a missing file is reported', async (t) => {
+t.test('bad input: a YAML syntax error names the file and document; a missing file is reported; both exit 3', async (t) => {
   const broken = capture('apiVersion: v1\nkind: Service\nmetadata: [unclosed\n')
-  t.equal(await fixCommand([], broken), 1)
-  t.match(broken.err(), /<stdin>: document 1:/)
+  t.equal(await fixCommand([], broken), 3)
+  t.match(broken.err(), /^<stdin>:1: document 1: cannot read: /)
+  t.equal(broken.out(), '')
   const missing = capture()
-  t.equal(await checkCommand(['-f', '/nonexistent/x.yaml'], missing), 1)
-  t.match(missing.err(), /cannot read \/nonexistent\/x\.yaml/)
+  t.equal(await checkCommand(['-f', '/nonexistent/x.yaml'], missing), 3)
+  t.match(missing.out(), /^\/nonexistent\/x\.yaml: cannot read: no such file or directory/)
+  t.match(missing.out(), /nlb-guard check: 1 input\(s\) could not be read/)
   const flag = capture()
   t.equal(await fixCommand(['--frobnicate'], flag), 2)
   t.match(flag.err(), /Unknown option '--frobnicate'/)
   const version = capture()
-  t.equal(await fixCommand(['--kube-version', 'banana'], version), 1)
+  t.equal(await fixCommand(['--kube-version', 'banana'], version), 3)
   t.match(version.err(), /kubeVersion: expected a Kubernetes version/)
 })
 
 t.test('help for every command exits 0', async (t) => {
   const { main } = await import('../../webhook/cli/main.js')
-  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['certs', '--help'], ['healthcheck', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['fix', '--help'], ['check', '--help'], ['audit', '--help'], ['certs', '--help']]) {
     const io = capture()
     t.equal(await main(args, io), 0, `nlb-guard ${args.join(' ')} exits 0`)
     t.match(io.out(), /Usage: nlb-guard/)
   }
+  const gone = capture()
+  t.equal(await main(['healthcheck', '--help'], gone), 2, 'the health checker is its own binary now (sidecar/), not a command')
+  t.match(gone.err(), /unknown command "healthcheck"/)
   const io = capture()
   t.equal(await main(['frobnicate'], io), 2)
   t.match(io.err(), /unknown command "frobnicate"/)
@@ -147,6 +184,8 @@ t.test('fix: pods and pod templates that a UDP LoadBalancer Service in the input
 kind: Service
 metadata:
   name: sip
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
 spec:
   type: LoadBalancer
   selector:
@@ -202,7 +241,8 @@ spec:
     const [, deployment, cronJob] = io.out().split(/^---\n/m).map((d) => parse(d))
     const injected = deployment.spec.template.spec[where].find((c: { name: string }) => c.name === 'nlb-guard-healthcheck')
     t.ok(injected, `${version}: the Deployment's template has the sidecar in ${where}`)
-    t.same(injected.args.slice(0, 3), ['healthcheck', '--port', '5060'], 'on the resolved named targetPort')
+    t.same(injected.args.slice(0, 2), ['--port', '5060'], 'on the resolved named targetPort')
+    t.equal(injected.image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0', 'the sidecar image')
     t.equal(deployment.spec.template.metadata.annotations['nlb-guard.io/healthcheck-ports'], '5060')
     t.notOk(JSON.stringify(cronJob).includes('nlb-guard-healthcheck'), 'a workload no Service selects is untouched')
     t.match(io.err(), /Deployment sip: warning: added .*nlb-guard-healthcheck/)

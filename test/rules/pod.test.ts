@@ -8,12 +8,14 @@ import { indexPodPorts, mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarConta
 import { parseKubeVersion } from '../../webhook/rules/version.js'
 import { slimService } from '../../webhook/cluster/services.js'
 
-const sidecar = SidecarConfig.parse({ image: 'example/nlb-guard:test' })
+// The mechanics of injection, under `injection: always`; where `auto` injects is tested below.
+const sidecar = SidecarConfig.parse({ image: 'example/nlb-guard:test', injection: 'always' })
+const auto = SidecarConfig.parse({ image: 'example/nlb-guard:test' })
 
-function svc(name: string, selector: Record<string, string>, ports: Array<{ port: number; protocol?: string; targetPort?: number | string }>, extra: { annotations?: Record<string, string>; lbClass?: string; type?: string; namespace?: string } = {}): Service {
+function svc(name: string, selector: Record<string, string>, ports: Array<{ name?: string; port: number; protocol?: string; targetPort?: number | string }>, extra: { annotations?: Record<string, string>; lbClass?: string; type?: string; namespace?: string; local?: boolean } = {}): Service {
   return {
     metadata: { name, namespace: extra.namespace ?? 'demo', ...(extra.annotations ? { annotations: extra.annotations } : {}) },
-    spec: { type: extra.type ?? 'LoadBalancer', selector, ports, ...(extra.lbClass ? { loadBalancerClass: extra.lbClass } : {}) },
+    spec: { type: extra.type ?? 'LoadBalancer', selector, ports, ...(extra.lbClass ? { loadBalancerClass: extra.lbClass } : {}), ...(extra.local ? { externalTrafficPolicy: 'Local' } : {}) },
   } as Service
 }
 
@@ -35,8 +37,8 @@ function run(p: Pod, services: Service[], version = '1.30.0', config = sidecar) 
   return mutatePod({ pod: p, basePath: '', subject: 'Pod demo/p', services, version: parseKubeVersion(version), sidecar: config })
 }
 
-function native(ports: number[]) {
-  return sidecarContainer(ports, sidecar, true)
+function native(ports: number[], config = sidecar) {
+  return sidecarContainer(ports, config, true)
 }
 
 interface Case {
@@ -58,7 +60,7 @@ const cases: Case[] = [
       { op: 'add', path: '/spec/initContainers', value: [native([5060, 10000])] },
       { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': '5060,10000' } },
     ],
-    warnings: [/added native sidecar .*nlb-guard-healthcheck answering TCP on ports 5060, 10000 .*Services demo\/rtp, demo\/sip/],
+    warnings: [/added native sidecar .*nlb-guard-healthcheck answering TCP on ports 5060, 10000 .*Services demo\/rtp \(injection: always\), demo\/sip \(injection: always\)/],
   },
   {
     name: 'Kubernetes 1.28: a regular container appended',
@@ -113,19 +115,114 @@ const cases: Case[] = [
   { name: 'TCP-only and non-LoadBalancer Services: nothing', pod: pod(), services: [svc('web', { app: 'sip' }, [{ port: 443 }]), svc('cip', { app: 'sip' }, [{ port: 53, protocol: 'UDP' }], { type: 'ClusterIP' })], ops: [] },
   { name: 'a Service of an unknown load balancer class: nothing', pod: pod(), services: [svc('x', { app: 'sip' }, [{ port: 53, protocol: 'UDP' }], { lbClass: 'example.com/lb' })], ops: [] },
   { name: 'policy never', pod: pod(), services: [sip], config: { ...sidecar, injection: 'never' }, ops: [] },
-  { name: 'policy ip-targets skips instance targets', pod: pod(), services: [sip], config: { ...sidecar, injection: 'ip-targets' }, ops: [] },
-  {
-    name: 'policy ip-targets injects for nlb-target-type ip',
-    pod: pod(),
-    services: [svc('sip', { app: 'sip' }, [{ port: 5060, protocol: 'UDP' }], { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } })],
-    config: { ...sidecar, injection: 'ip-targets' },
-    ops: [
-      { op: 'add', path: '/spec/initContainers', value: [native([5060])] },
-      { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': '5060' } },
-    ],
-    warnings: [/native sidecar/],
-  },
 ]
+
+// injection: auto (the default): a sidecar only where the NLB's health check reaches the pod's own port.
+const TARGET_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'
+const LB_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
+const HC_PORT = 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port'
+const udp5060 = [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip' }]
+const injected = (ports: number[], config = auto) => [
+  { op: 'add', path: '/spec/initContainers', value: [native(ports, config)] },
+  { op: 'add', path: '/metadata/annotations', value: { 'nlb-guard.io/healthcheck-ports': ports.join(',') } },
+] as JsonPatchOp[]
+const http = SidecarConfig.parse({ image: 'example/nlb-guard:test', mode: 'http' })
+cases.push(
+  {
+    name: 'auto, IP targets (nlb-target-type: ip): the NLB probes the pod, so a sidecar, and the warning says why',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/added native sidecar .* for Service demo\/sip \(IP targets: the NLB health-checks this pod's own UDP port over TCP\)/],
+  },
+  { name: 'auto, type nlb-ip (IP targets): a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [LB_TYPE]: 'nlb-ip' } })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  { name: 'auto, EKS Auto Mode (IP targets by default): a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'eks.amazonaws.com/nlb' })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  {
+    name: 'auto, EKS Auto Mode told to use instance targets, Local: none, and the Pod is told why',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'eks.amazonaws.com/nlb', local: true, annotations: { [TARGET_TYPE]: 'instance' } })],
+    config: auto,
+    ops: [],
+    warnings: [/^Pod demo\/p: no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Local: the NLB health-checks kube-proxy's health-check node port over HTTP, which answers for the node, so a sidecar in the pod is never asked\.$/],
+  },
+  {
+    name: 'auto, instance targets (in-tree nlb) with Local: none, kube-proxy answers',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { local: true, annotations: { [LB_TYPE]: 'nlb' } })],
+    config: auto,
+    ops: [],
+    warnings: [/no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Local: .*kube-proxy/],
+  },
+  {
+    name: 'auto, instance targets with Cluster: none, a pod sidecar cannot help (S4)',
+    pod: pod(),
+    services: [sip],
+    config: auto,
+    ops: [],
+    warnings: [/no health-check sidecar for Service demo\/sip: instance targets with externalTrafficPolicy: Cluster: the NLB probes the Service's UDP NodePort over TCP/],
+  },
+  { name: 'auto, AWS Load Balancer Controller without a target type (instance): none', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { lbClass: 'service.k8s.aws/nlb' })], config: auto, ops: [], warnings: [/instance targets/] },
+  { name: 'auto, IP targets, healthcheck-port: traffic-port: a sidecar', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'traffic-port' } })], config: auto, ops: injected([5060]), warnings: [/IP targets/] },
+  {
+    name: 'auto, IP targets, healthcheck-port names one of two UDP target ports: a sidecar on that port only',
+    pod: pod({ ports: [{ name: 'sip', containerPort: 5060, protocol: 'UDP' }, { containerPort: 10000, protocol: 'UDP' }] }),
+    services: [svc('media', { app: 'sip' }, [{ port: 5060, protocol: 'UDP', targetPort: 'sip' }, { port: 10000, protocol: 'UDP' }], { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10000' } })],
+    config: auto,
+    ops: injected([10000]),
+    warnings: [/answering TCP on port 10000 .*Service demo\/media \(IP targets: the NLB health-checks port 10000 of this pod \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port\) over TCP\)/],
+  },
+  {
+    name: 'auto, IP targets, healthcheck-port elsewhere (the app\'s own check on 8080): honoured, no sidecar',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '8080' } })],
+    config: auto,
+    ops: [],
+    warnings: [/^Pod demo\/p: no health-check sidecar for Service demo\/sip: the NLB health-checks port 8080 \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port\), which is none of its UDP target ports on this pod: whatever listens on 8080 answers it\.$/],
+  },
+  {
+    name: 'auto, healthcheck-port names a Service port with a numeric targetPort: that port',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, [{ name: 'sip', port: 53, protocol: 'UDP', targetPort: 5060 }], { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'sip' } })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/port 5060 of this pod/],
+  },
+  {
+    name: 'auto, healthcheck-port names a port whose targetPort is a name: the controller refuses it, nlb-guard adds none',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: 'sip' } })],
+    config: auto,
+    ops: [],
+    warnings: [/healthcheck-port: "sip" names no Service port with a numeric targetPort/],
+  },
+  {
+    name: 'auto, http mode, healthcheck-port is the sidecar\'s HTTP port: an HTTP sidecar',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10254' } })],
+    config: http,
+    ops: injected([5060], http),
+    warnings: [/added native sidecar .*Service demo\/sip \(IP targets: the NLB health-checks port 10254 of this pod, where the sidecar answers HTTP\)/],
+  },
+  {
+    name: 'auto, http mode, the NLB probes the traffic port: none, and the warning says which annotation to set',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })],
+    config: http,
+    ops: [],
+    warnings: [/sidecar \(sidecar\.mode: http\) answers on port 10254: set service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port: "10254"/],
+  },
+  {
+    name: 'auto, one IP-target and one instance-target Service: a sidecar for the first, a reason for the second',
+    pod: pod({ ports: [{ name: 'sip', containerPort: 5060, protocol: 'UDP' }, { containerPort: 10000, protocol: 'UDP' }] }),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } }), svc('rtp', { app: 'sip' }, [{ port: 10000, protocol: 'UDP' }], { local: true })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/added native sidecar .*port 5060 .*Service demo\/sip \(IP targets/, /no health-check sidecar for Service demo\/rtp: instance targets with externalTrafficPolicy: Local/],
+  },
+  { name: 'always keeps injecting behind instance targets', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { local: true })], config: sidecar, ops: injected([5060], sidecar), warnings: [/injection: always/] },
+  { name: 'never: nothing, and no reason either', pod: pod(), services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip' } })], config: { ...auto, injection: 'never' }, ops: [] },
+)
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
@@ -150,11 +247,14 @@ t.test('the sidecar passes the restricted Pod Security Standard and is small', a
     runAsNonRoot: true,
     seccompProfile: { type: 'RuntimeDefault' },
   })
-  t.same(container.resources.limits, { cpu: '50m', memory: '64Mi' })
+  t.same(container.resources, { requests: { cpu: '1m', memory: '4Mi' }, limits: { cpu: '20m', memory: '32Mi' } }, 'from the bench: 2.1 MiB resident, room for the runtime\'s start')
   t.equal(container.restartPolicy, 'Always')
-  t.same(container.args, ['healthcheck', '--port', '53', '--mode', 'tcp', '--interval-ms', '1000'])
+  t.equal((native([53]) as { image: string }).image, 'example/nlb-guard:test')
+  t.equal(SidecarConfig.parse({}).image, 'ghcr.io/nlb-guard/nlb-guard-healthcheck:0.1.0', 'the sidecar image by default')
+  t.same(container.args, ['--port', '53', '--mode', 'tcp', '--interval-ms', '1000'], "the binary's own flags: it is the image's entry point")
+  t.same((container as unknown as { env: unknown }).env, [{ name: 'GOMAXPROCS', value: '1' }, { name: 'GOGC', value: '50' }, { name: 'GOMEMLIMIT', value: '6MiB' }])
   const http = sidecarContainer([53, 54], { ...sidecar, mode: 'http', httpPort: 10254 }, false) as { args: string[]; ports: unknown[] }
-  t.same(http.args, ['healthcheck', '--port', '53', '--port', '54', '--mode', 'http', '--http-port', '10254', '--interval-ms', '1000'])
+  t.same(http.args, ['--port', '53', '--port', '54', '--mode', 'http', '--http-port', '10254', '--interval-ms', '1000'])
   t.same(http.ports, [{ name: 'hc-http', containerPort: 10254, protocol: 'TCP' }])
 })
 
@@ -181,6 +281,14 @@ t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
       metadata: { name: 'a', namespace: 'n', resourceVersion: '7', annotations: { 'nlb-guard.io/ignore': 'false' } },
       spec: { type: 'LoadBalancer', selector: { app: 'a' }, ports: [{ port: 53, protocol: 'UDP', targetPort: 'dns' }] },
     },
+  )
+  t.match(
+    slimService({
+      metadata: { name: 'a', annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } },
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] },
+    }),
+    { metadata: { annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } }, spec: { externalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } },
+    'what decides where the NLB health-checks is kept: the traffic policy, the health-check port and the port names it may use',
   )
 })
 

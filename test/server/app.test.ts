@@ -173,7 +173,7 @@ t.test('Pods: the rule reads only the request namespace from the lookup, and pat
     servicesIn: (namespace: string) => {
       asked.push(namespace)
       return namespace === 'voip'
-        ? [{ metadata: { name: 'sip', namespace: 'voip' }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }]
+        ? [{ metadata: { name: 'sip', namespace: 'voip', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ port: 5060, protocol: 'UDP' }] } }]
         : []
     },
   }

@@ -4,7 +4,7 @@ import { createMetrics } from '../../webhook/server/metrics.js'
 import { HANDSHAKE_LOG_INTERVAL_MS, handshakeFailure, watchHandshakes } from '../../webhook/server/handshakes.js'
 
 const errorWith = (code: string | undefined) => Object.assign(new Error('handshake'), code === undefined ? {} : { code })
-const socket = (authorizationError?: string) => ({ authorizationError, remoteAddress: '10.0.0.7' })
+const socket = (authorizationError?: string) => ({ authorizationError, remoteAddress: '10.0.0.7', destroy: () => undefined })
 
 t.test('handshakeFailure names the cause', async (t) => {
   t.same(handshakeFailure(errorWith('ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'), socket() as never), { reason: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', certificateRefused: true }, 'no certificate')

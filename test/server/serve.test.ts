@@ -10,6 +10,7 @@ import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { httpsRequest } from '../fixtures/https.js'
 import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { plainGet, serve } from '../fixtures/serve.js'
+import { postRequest, RawConnection } from '../hostile/fixtures/raw-client.js'
 
 t.setTimeout(120_000)
 
@@ -67,6 +68,20 @@ t.test('nlb-guard serve over real TLS', async (t) => {
     t.match(JSON.parse(res.body).response, { uid: 'after', allowed: true, patchType: 'JSONPatch' }, 'a valid review still succeeds')
   })
 
+  t.test('a body over the limit with a declared length: the 413 always arrives, and the connection stays usable', async (t) => {
+    // The server reads and discards the declared remainder instead of closing under the client's
+    // writes, whose reset could destroy the answer (the fresh-machine `write EPIPE`).
+    const connection = await RawConnection.open({ host: '127.0.0.1', port, ca, servername: 'localhost' })
+    t.teardown(() => connection.close())
+    for (let i = 0; i < 3; i++) {
+      const over = await connection.send(...postRequest('/mutate', Buffer.alloc(BODY_LIMIT + 1 + i, 0x20)))
+      t.equal(over.status, 413, `attempt ${i + 1}: 413`)
+      t.match(over.body.toString(), /too large/)
+    }
+    const after = await connection.send(...postRequest('/mutate', Buffer.from(JSON.stringify(reviewFor(serviceObject(), { uid: 'same-connection' })))))
+    t.match(JSON.parse(after.body.toString()).response, { uid: 'same-connection', allowed: true }, 'the next review on the same connection is answered')
+  })
+
   t.test('TLS 1.0 and 1.1 handshakes are refused; TLS 1.2 and 1.3 work', async (t) => {
     const handshake = (version: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') =>
       new Promise<string>((resolve) => {
@@ -88,7 +103,7 @@ t.test('nlb-guard serve over real TLS', async (t) => {
     const metrics = await plainGet(metricsPort, '/metrics')
     t.equal(metrics.status, 200)
     t.match(metrics.body, /nlb_guard_admission_requests_total\{webhook="mutate",kind="Service",operation="CREATE",result="patched"\} [1-9]/)
-    t.match(metrics.body, /nlb_guard_bad_requests_total\{reason="FST_ERR_CTP_BODY_TOO_LARGE"\} 1/)
+    t.match(metrics.body, /nlb_guard_bad_requests_total\{reason="FST_ERR_CTP_BODY_TOO_LARGE"\} 4/)
     t.match(metrics.body, /nlb_guard_admission_duration_seconds_bucket\{le="0.001",webhook="mutate",kind="Service"\}/)
     t.match(metrics.body, /nlb_guard_cluster_version_info\{version="1.30.0",source="override"\} 1/)
     t.match(metrics.body, /nlb_guard_certificate_not_after_timestamp_seconds \d+/)
@@ -96,12 +111,12 @@ t.test('nlb-guard serve over real TLS', async (t) => {
 
   t.test('SIGTERM: not ready, then a clean exit', async (t) => {
     agent.destroy()
-    const started = Date.now()
     child.kill('SIGTERM')
+    // The exit is the event; with --shutdown-delay 0 nothing holds it (the file's timeout bounds the wait).
     const [code] = (await once(child, 'exit')) as [number | null]
     t.equal(code, 0)
-    t.ok(Date.now() - started < 5000, `exited in ${Date.now() - started} ms`)
     t.match(log(), /"msg":"shutting down/)
+    t.match(log(), /"msg":"closed"/, 'closed in order, not killed')
     t.notMatch(log(), /PRIVATE KEY|BEGIN CERTIFICATE/, 'no key material in the logs')
   })
 })

@@ -40,15 +40,16 @@ t.test('SIGTERM under keep-alive load: zero failed requests', async (t) => {
     }
   }
   const clients = agents.flatMap((agent) => [client(agent), client(agent)])
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await waitFor('requests flowing', async () => ok >= 20, 10_000)
   const before = ok
   const signalled = Date.now()
   child.kill('SIGTERM')
   await waitFor('readiness to drop', async () => (await readyStatus(metricsPort)) === 503, 5000)
   const droppedAfter = Date.now() - signalled
   const atDrop = ok
-  // Endpoints take a moment to drop the pod: requests keep coming for half the shutdown delay.
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // Endpoints take a moment to drop the pod: requests keep coming, and are answered, while not ready.
+  await waitFor('requests answered while not ready', async () => ok - atDrop >= 10, 5000)
+  t.equal(await readyStatus(metricsPort), 503, 'still not ready, still answering: within the shutdown delay')
   const duringDelay = ok - atDrop
   endpointsGone = true
   await Promise.all(clients)
@@ -56,7 +57,7 @@ t.test('SIGTERM under keep-alive load: zero failed requests', async (t) => {
   t.equal(code, 0, 'exit 0')
   t.ok(before > 0, `answered ${ok} requests (${before} before SIGTERM)`)
   t.ok(duringDelay > 0, `${duringDelay} requests answered while not ready, during the shutdown delay`)
-  t.ok(droppedAfter < 1000, `readiness dropped ${droppedAfter} ms after SIGTERM, before the server closed`)
+  t.comment(`readiness dropped ${droppedAfter} ms after SIGTERM`)
   t.same(failures, [], 'zero failed requests')
   t.match(log(), /"msg":"shutting down: not ready, finishing in-flight requests"/)
   t.match(log(), /"msg":"closed"/)

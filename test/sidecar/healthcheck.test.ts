@@ -1,27 +1,22 @@
-import { spawn } from 'node:child_process'
+// The health-check sidecar as the container runs it: the static Go binary (sidecar/), started as a
+// process, against real sockets on loopback and the real /proc. Each step waits for the line the
+// sidecar logs when its state changes, never for a fixed time. Its internals (the socket table
+// parser, one poll at a time) have Go unit tests: test/sidecar/go.test.ts runs them.
+import { execFile, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import type { Socket as UdpSocket } from 'node:dgram'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import type { Server } from 'node:net'
-import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
-import {
-  DEFAULT_INTERVAL_MS,
-  HEALTHCHECK_USAGE,
-  healthcheckCommand,
-  jsonLineLogger,
-  parseHealthcheckArgs,
-  startHealthcheck,
-} from '../../sidecar/healthcheck.js'
-import type { Healthcheck, HealthcheckOptions, LogRecord } from '../../sidecar/healthcheck.js'
-import { readBoundUdpPorts } from '../../sidecar/procnet.js'
+import { sidecarBinary, startSidecar, statesOf, type RunningSidecar } from '../fixtures/sidecar.js'
 
-// Real sockets on loopback against the real /proc: the sidecar's whole job is kernel state.
-const INTERVAL_MS = 200
-const WITHIN_TWO_POLLS = 2 * INTERVAL_MS
+const binary = await sidecarBinary()
+const INTERVAL_MS = '50'
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -32,9 +27,9 @@ async function freePort(): Promise<number> {
   return address.port
 }
 
-async function bindUdp(port: number): Promise<UdpSocket> {
+async function bindUdp(port: number, address = '0.0.0.0'): Promise<UdpSocket> {
   const socket = createSocket('udp4')
-  await new Promise<void>((resolve) => socket.bind(port, '0.0.0.0', resolve))
+  await new Promise<void>((resolve) => socket.bind(port, address, resolve))
   return socket
 }
 
@@ -78,34 +73,16 @@ function tcpProbe(port: number, host = '127.0.0.1'): Promise<Outcome> {
   })
 }
 
-/** Probes until `want` is seen or the deadline passes; returns the last outcome and when it was seen. */
-async function probeUntil(want: Outcome, probe: () => Promise<Outcome>, deadlineMs: number) {
-  const start = performance.now()
-  for (;;) {
-    const outcome = await probe()
-    const elapsedMs = Math.round(performance.now() - start)
-    if (outcome === want || elapsedMs > deadlineMs) return { outcome, elapsedMs }
-    await sleep(10)
-  }
+async function start(t: Test, args: readonly string[]): Promise<RunningSidecar> {
+  const sidecar = await startSidecar(binary, ['--interval-ms', INTERVAL_MS, ...args])
+  t.teardown(() => {
+    if (sidecar.child.exitCode === null && sidecar.child.signalCode === null) sidecar.child.kill('SIGKILL')
+  })
+  return sidecar
 }
 
-function collectLogs(): { records: LogRecord[]; log: (record: LogRecord) => void } {
-  const records: LogRecord[] = []
-  return { records, log: (record) => records.push(record) }
-}
-
-const statesOf = (records: readonly LogRecord[], port: number): unknown[] =>
-  records.filter((record) => record['port'] === port && record['state'] !== undefined).map((record) => record['state'])
-
-function options(overrides: Partial<HealthcheckOptions> & Pick<HealthcheckOptions, 'ports'>): HealthcheckOptions {
-  return { mode: 'tcp', httpPort: overrides.ports[0] ?? 0, intervalMs: INTERVAL_MS, procRoot: '/proc', ...overrides }
-}
-
-async function start(t: Test, opts: HealthcheckOptions, log: (record: LogRecord) => void): Promise<Healthcheck> {
-  const healthcheck = await startHealthcheck(opts, { readBoundUdpPorts, log })
-  t.teardown(() => healthcheck.stop())
-  return healthcheck
-}
+const stateChange = (port: number, state: string, after = 0) => (record: { port?: number; state?: string; time: number }, index?: number) =>
+  record.port === port && record.state === state && (index ?? 0) >= after
 
 const ipv6Loopback = await (async () => {
   const server = createServer()
@@ -117,29 +94,43 @@ const ipv6Loopback = await (async () => {
 
 t.test('tcp mode follows the UDP socket: accept while bound, refuse once it is gone', async (t) => {
   const port = await freePort()
-  const { records, log } = collectLogs()
-  await start(t, options({ ports: [port] }), log)
-
+  const sidecar = await start(t, ['--port', String(port)])
   t.equal(await tcpProbe(port), 'refused', 'nothing listens before the UDP app binds')
 
   const udp = await bindUdp(port)
-  const up = await probeUntil('accepted-and-closed', () => tcpProbe(port), WITHIN_TWO_POLLS)
-  t.equal(up.outcome, 'accepted-and-closed', `accepted within two polls (${up.elapsedMs} ms), then closed by the sidecar`)
+  await sidecar.waitForRecord('listening', stateChange(port, 'listening'))
+  t.equal(await tcpProbe(port), 'accepted-and-closed', 'accepted once the sidecar saw the socket, then closed by it')
   if (ipv6Loopback) t.equal(await tcpProbe(port, '::1'), 'accepted-and-closed', 'dual-stack: IPv6 too')
 
+  const seen = sidecar.records.length
   await closeUdp(udp)
-  const down = await probeUntil('refused', () => tcpProbe(port), WITHIN_TWO_POLLS)
-  t.equal(down.outcome, 'refused', `refused within two polls of the UDP socket closing (${down.elapsedMs} ms)`)
-
-  t.same(statesOf(records, port), ['udp-unbound', 'listening', 'udp-unbound'], 'one log line per change')
+  await sidecar.waitForRecord('udp-unbound', (r) => sidecar.records.indexOf(r) >= seen && r.port === port && r.state === 'udp-unbound')
+  t.equal(await tcpProbe(port), 'refused', 'refused once the UDP socket is gone')
+  t.same(statesOf(sidecar.records, port), ['udp-unbound', 'listening', 'udp-unbound'], 'one log line per change')
 })
 
-t.test('a port already bound at start is answered as soon as start resolves', async (t) => {
+t.test('a port already bound at start is answered as soon as it says "started"', async (t) => {
   const port = await freePort()
   const udp = await bindUdp(port)
   t.teardown(() => closeUdp(udp))
-  await start(t, options({ ports: [port] }), () => {})
+  await start(t, ['--port', String(port)])
   t.equal(await tcpProbe(port), 'accepted-and-closed')
+})
+
+t.test('a UDP socket the NLB cannot reach does not count: loopback-only or connected (issue 13)', async (t) => {
+  const [loopback, connected, wildcard] = [await freePort(), await freePort(), await freePort()]
+  const sockets = [await bindUdp(loopback, '127.0.0.1'), await bindUdp(connected), await bindUdp(wildcard)]
+  t.teardown(() => Promise.all(sockets.map(closeUdp)))
+  const peer = await bindUdp(0, '127.0.0.1')
+  t.teardown(() => closeUdp(peer))
+  await new Promise<void>((resolve) => sockets[1]?.connect(peer.address().port, '127.0.0.1', resolve))
+  // All three were there for the first poll, which ends before "started".
+  const sidecar = await start(t, ['--port', String(loopback), '--port', String(connected), '--port', String(wildcard)])
+  t.equal(await tcpProbe(wildcard), 'accepted-and-closed', 'a socket on 0.0.0.0 counts')
+  t.equal(await tcpProbe(loopback), 'refused', 'a socket on 127.0.0.1 only does not: the NLB cannot reach it')
+  t.equal(await tcpProbe(connected), 'refused', 'a connected socket does not: it takes datagrams from its peer only')
+  t.same(statesOf(sidecar.records, loopback), ['udp-unbound'])
+  t.same(statesOf(sidecar.records, connected), ['udp-unbound'])
 })
 
 t.test('a TCP port taken by someone else: no crash, logged once, taken over when freed', async (t) => {
@@ -148,18 +139,65 @@ t.test('a TCP port taken by someone else: no crash, logged once, taken over when
   const udpBusy = await bindUdp(busy)
   const udpFree = await bindUdp(free)
   t.teardown(() => Promise.all([closeUdp(udpBusy), closeUdp(udpFree)]))
-  const { records, log } = collectLogs()
-  await start(t, options({ ports: [busy, free] }), log)
+  const sidecar = await start(t, ['--port', String(busy), '--port', String(free)])
 
-  await sleep(4 * INTERVAL_MS)
-  t.same(statesOf(records, busy), ['tcp-port-busy'], 'busy logged once over several polls')
-  t.match(records.find((record) => record['state'] === 'tcp-port-busy'), { level: 'warn', err: { code: 'EADDRINUSE' } })
+  const record = await sidecar.waitForRecord('tcp-port-busy', stateChange(busy, 'tcp-port-busy'))
+  t.match(record, { level: 40, err: { code: 'EADDRINUSE' } })
   t.equal(await tcpProbe(free), 'accepted-and-closed', 'the other port is still answered')
 
   await closeTcp(squatter)
-  const up = await probeUntil('accepted-and-closed', () => tcpProbe(busy), WITHIN_TWO_POLLS)
-  t.equal(up.outcome, 'accepted-and-closed', `the sidecar takes the port over within two polls (${up.elapsedMs} ms)`)
-  t.same(statesOf(records, busy), ['tcp-port-busy', 'listening'])
+  await sidecar.waitForRecord('listening', stateChange(busy, 'listening'))
+  t.equal(await tcpProbe(busy), 'accepted-and-closed', 'the sidecar takes the port over')
+  t.same(statesOf(sidecar.records, busy), ['tcp-port-busy', 'listening'], 'busy logged once however many polls it took')
+})
+
+const statusKiB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+const rssKiB = (pid: number) => statusKiB(pid, 'VmRSS')
+/** Open sockets: what a failed listen that is not closed would leave behind. */
+const sockets = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')
+  } catch {
+    return false
+  }
+}).length
+
+t.test('a port busy for good (DNS also on TCP 53) costs nothing per retry: 2,000 polls, same memory, same descriptors (issue 13)', async (t) => {
+  const port = await freePort()
+  const squatter = await occupyTcp(port)
+  t.teardown(() => closeTcp(squatter))
+  // The socket table comes through a named pipe: each poll opens it and reads what the test writes,
+  // so the test counts polls exactly instead of waiting for time to pass.
+  const procRoot = t.testdir({ net: { udp6: 'header\n' } })
+  const fifo = join(procRoot, 'net', 'udp')
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo')
+  const table = `header\n 1: 00000000:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000 0 1 2 0 0\n`
+  // A write can meet the previous poll's reader just before it closes (EPIPE): write again.
+  const poll = async (): Promise<void> => {
+    for (;;) {
+      try {
+        return await writeFile(fifo, table)
+      } catch (error: unknown) {
+        if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error
+      }
+    }
+  }
+
+  const starting = startSidecar(binary, ['--port', String(port), '--interval-ms', '10', '--proc-root', procRoot])
+  await poll()
+  const sidecar = await starting
+  t.teardown(() => void sidecar.child.kill('SIGKILL'))
+  await sidecar.waitForRecord('tcp-port-busy', stateChange(port, 'tcp-port-busy'))
+  for (let i = 0; i < 50; i++) await poll()
+  const pid = sidecar.child.pid as number
+  const before = { anon: statusKiB(pid, 'RssAnon'), rss: rssKiB(pid), sockets: sockets(pid) }
+  for (let i = 0; i < 2000; i++) await poll()
+  const after = { anon: statusKiB(pid, 'RssAnon'), rss: rssKiB(pid), sockets: sockets(pid) }
+  t.equal(after.sockets, before.sockets, `open sockets: ${before.sockets} before, ${after.sockets} after 2,000 failed listens`)
+  // The old sidecar grew ~24 MB in a minute here; a poll allocates nothing (sidecar/checker_test.go),
+  // so what may move is a few pages of code and stack touched for the first time.
+  t.ok(after.anon - before.anon <= 128, `private memory ${before.anon} KiB → ${after.anon} KiB after 2,000 failed listens (resident ${before.rss} → ${after.rss} KiB)`)
+  t.same(statesOf(sidecar.records, port), ['tcp-port-busy'], 'one line, not one per poll')
 })
 
 t.test('http mode: 200 while every port is bound, 503 naming the missing ones', async (t) => {
@@ -167,13 +205,14 @@ t.test('http mode: 200 while every port is bound, 503 naming the missing ones', 
   const udpA = await bindUdp(a)
   t.teardown(() => closeUdp(udpA))
   const udpB = await bindUdp(b)
-  const { records, log } = collectLogs()
-  await start(t, options({ ports: [a, b], mode: 'http', httpPort }), log)
+  const sidecar = await start(t, ['--port', String(a), '--port', String(b), '--mode', 'http', '--http-port', String(httpPort)])
   const url = `http://127.0.0.1:${httpPort}/anything`
 
   const ok = await fetch(url)
   t.equal(ok.status, 200)
   t.equal(await ok.text(), 'ok\n')
+  t.equal(ok.headers.get('content-type'), 'text/plain; charset=utf-8')
+  t.equal(ok.headers.get('cache-control'), 'no-store')
   t.equal((await fetch(url, { method: 'HEAD' })).status, 200, 'HEAD answers like GET')
   const post = await fetch(url, { method: 'POST', body: 'x' })
   t.equal(post.status, 405)
@@ -181,226 +220,64 @@ t.test('http mode: 200 while every port is bound, 503 naming the missing ones', 
   await post.arrayBuffer()
 
   await closeUdp(udpB)
-  const start503 = performance.now()
-  let response = await fetch(url)
-  while (response.status === 200 && performance.now() - start503 < WITHIN_TWO_POLLS) {
-    await response.arrayBuffer()
-    await sleep(10)
-    response = await fetch(url)
-  }
-  t.equal(response.status, 503, `503 within two polls (${Math.round(performance.now() - start503)} ms)`)
+  await sidecar.waitForRecord('udp-unbound', stateChange(b, 'udp-unbound'))
+  const response = await fetch(url)
+  t.equal(response.status, 503, '503 once the sidecar saw the socket go')
   t.equal(await response.text(), `no UDP socket bound on port ${b}\n`)
   t.equal(await tcpProbe(a), 'refused', 'http mode opens no TCP port per UDP port')
 
-  t.same(statesOf(records, b), ['udp-bound', 'udp-unbound'])
-  t.same(statesOf(records, httpPort), ['listening'])
+  t.same(statesOf(sidecar.records, b), ['udp-bound', 'udp-unbound'])
+  t.same(statesOf(sidecar.records, httpPort), ['listening'])
 })
 
 t.test('http mode: a busy HTTP port is retried, not fatal', async (t) => {
   const [port, httpPort] = [await freePort(), await freePort()]
   const squatter = await occupyTcp(httpPort)
-  const { records, log } = collectLogs()
-  await start(t, options({ ports: [port], mode: 'http', httpPort }), log)
-  await sleep(3 * INTERVAL_MS)
-  t.same(statesOf(records, httpPort), ['tcp-port-busy'])
+  const sidecar = await start(t, ['--port', String(port), '--mode', 'http', '--http-port', String(httpPort)])
+  await sidecar.waitForRecord('tcp-port-busy', stateChange(httpPort, 'tcp-port-busy'))
+  t.equal(sidecar.child.exitCode, null, 'still running')
 
   await closeTcp(squatter)
-  await sleep(WITHIN_TWO_POLLS)
+  await sidecar.waitForRecord('listening', stateChange(httpPort, 'listening'))
   const response = await fetch(`http://127.0.0.1:${httpPort}/`)
   t.equal(response.status, 503, 'answers once the port is free (nothing bound on UDP)')
   t.equal(await response.text(), `no UDP socket bound on port ${port}\n`)
+  t.same(statesOf(sidecar.records, httpPort), ['tcp-port-busy', 'listening'])
 })
 
-t.test('logging and polling, driven by a fake socket table and a manual clock', async (t) => {
-  const port = await freePort()
-  const tables: Array<ReadonlySet<number> | Error> = [
-    new Set(),
-    new Set(),
-    new Set([port]),
-    new Set([port, 9]),
-    Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }),
-    Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }),
-    new Set([port]),
-    new Set(),
-  ]
-  let reads = 0
-  let pending: (() => void) | undefined
-  const { records, log } = collectLogs()
-  const healthcheck = await startHealthcheck(options({ ports: [port], intervalMs: 1234 }), {
-    readBoundUdpPorts: async () => {
-      const table = tables[reads++]
-      if (table instanceof Error) throw table
-      return table ?? new Set()
-    },
-    log,
-    schedule: (fn, ms) => {
-      t.equal(ms, 1234, 'polls at the configured interval')
-      pending = fn
-      return () => {
-        pending = undefined
-      }
-    },
-  })
-  t.teardown(() => healthcheck.stop())
+const run = promisify(execFile)
 
-  // Each poll ends by scheduling the next, so a new `pending` means the previous poll has finished.
-  const pollOnce = async (): Promise<void> => {
-    const fn = pending
-    pending = undefined
-    if (fn === undefined) throw new Error('no poll scheduled')
-    fn()
-    while (pending === undefined) await sleep(1)
-  }
-  for (let i = 1; i < tables.length; i++) await pollOnce()
+t.test('--help and usage errors', async (t) => {
+  const help = await run(binary, ['--help'])
+  t.match(help.stdout, /^Usage: nlb-guard-healthcheck --port P \[--port Q\]\.\.\. \[options\]\n/)
+  t.match(help.stdout, /--interval-ms N +how often to look at the UDP sockets, 10-60000 \(default 1000\)/)
+  t.equal(help.stderr, '')
+  t.equal((await run(binary, ['-h'])).stdout, help.stdout, '-h too')
 
-  t.equal(reads, tables.length)
-  t.same(
-    records.map(({ msg, state }) => (state === undefined ? msg : state)),
-    [
-      'udp-unbound',
-      'listening',
-      'cannot read the UDP socket table',
-      'reading the UDP socket table again',
-      'udp-unbound',
-    ],
-    'one line per state change; a read failure is logged once and keeps the last answer',
-  )
-  t.match(records[2], { level: 'error', err: { code: 'EACCES' } })
-
-  await healthcheck.stop()
-  t.equal(pending, undefined, 'stop cancels the next poll')
-  await healthcheck.stop()
-  t.pass('stop twice is fine')
+  const bad = await run(binary, ['--port', '70000']).then(() => undefined, (error: { code: number; stdout: string; stderr: string }) => error)
+  t.equal(bad?.code, 2)
+  t.match(bad?.stderr, /^nlb-guard-healthcheck: --port must be an integer from 1 to 65535, got "70000"\n\nUsage: /)
+  t.equal(bad?.stdout, '')
 })
 
-t.test('stop closes every listener and leaves nothing accepting', async (t) => {
-  const port = await freePort()
-  const udp = await bindUdp(port)
-  t.teardown(() => closeUdp(udp))
-  const healthcheck = await startHealthcheck(options({ ports: [port] }), { readBoundUdpPorts, log: () => {} })
-  t.equal(await tcpProbe(port), 'accepted-and-closed')
-  const before = performance.now()
-  await healthcheck.stop()
-  t.ok(performance.now() - before < 100, 'stop is quick')
-  t.equal(await tcpProbe(port), 'refused')
-  await sleep(2 * INTERVAL_MS)
-  t.equal(await tcpProbe(port), 'refused', 'no poll reopens it after stop')
+t.test('the binary is static: no program interpreter, so it runs FROM scratch', async (t) => {
+  const elf = readFileSync(binary)
+  t.equal(elf.subarray(0, 4).toString('latin1'), '\x7fELF')
+  // ELF64: e_phoff at 32, e_phentsize at 54, e_phnum at 56; PT_INTERP is program header type 3.
+  const phoff = Number(elf.readBigUInt64LE(32))
+  const types = Array.from({ length: elf.readUInt16LE(56) }, (_, i) => elf.readUInt32LE(phoff + i * elf.readUInt16LE(54)))
+  t.notOk(types.includes(3), 'no PT_INTERP: linked statically')
+  t.notOk(types.includes(2), 'no PT_DYNAMIC')
 })
-
-t.test('jsonLineLogger writes one pino-shaped JSON line per record', async (t) => {
-  const lines: string[] = []
-  const log = jsonLineLogger({ write: (chunk) => lines.push(chunk) }, () => 1_700_000_000_000)
-  log({ level: 'warn', msg: 'busy', port: 5060, state: 'tcp-port-busy' })
-  t.same(lines, ['{"level":40,"time":1700000000000,"msg":"busy","port":5060,"state":"tcp-port-busy"}\n'])
-})
-
-t.test('parseHealthcheckArgs', async (t) => {
-  t.same(parseHealthcheckArgs(['--port', '5060']), {
-    kind: 'run',
-    options: { ports: [5060], mode: 'tcp', httpPort: 5060, intervalMs: DEFAULT_INTERVAL_MS, procRoot: '/proc' },
-  })
-  t.ok(DEFAULT_INTERVAL_MS <= 2000, 'the default interval is at most 2 s')
-  t.same(
-    parseHealthcheckArgs([
-      '--port=5060', '--port', '10000', '--port', '5060', '--mode', 'http', '--http-port', '8080',
-      '--interval-ms', '250', '--proc-root', '/host/proc',
-    ]),
-    {
-      kind: 'run',
-      options: { ports: [5060, 10000], mode: 'http', httpPort: 8080, intervalMs: 250, procRoot: '/host/proc' },
-    },
-    'repeated --port, duplicates dropped, every option',
-  )
-  t.match(parseHealthcheckArgs(['--port', '53', '--mode', 'http']), { options: { httpPort: 53 } }, 'http port defaults to the first --port')
-  t.same(parseHealthcheckArgs(['--help']), { kind: 'help' })
-  t.match(parseHealthcheckArgs(['-h', '--bogus']), { kind: 'usage-error' }, 'an unknown option wins over --help')
-
-  const errors: Array<[string[], RegExp]> = [
-    [[], /at least one --port/],
-    [['--port', '0'], /--port must be an integer from 1 to 65535, got "0"/],
-    [['--port', '65536'], /got "65536"/],
-    [['--port', 'abc'], /got "abc"/],
-    [['--port', '-1'], /--port|argument/],
-    [['--port', '1.5'], /got "1.5"/],
-    [['--port', '5060', '--mode', 'udp'], /--mode must be tcp or http, got "udp"/],
-    [['--port', '5060', '--http-port', '8080'], /--http-port applies only to --mode http/],
-    [['--port', '5060', '--mode', 'http', '--http-port', '0'], /--http-port must be an integer/],
-    [['--port', '5060', '--interval-ms', '5'], /--interval-ms must be an integer from 10 to 60000, got "5"/],
-    [['--port', '5060', '--interval-ms', '60001'], /got "60001"/],
-    [['--port', '5060', '--proc-root', ''], /--proc-root must not be empty/],
-    [['--port', '5060', '--verbose'], /Unknown option '--verbose'/],
-    [['--port', '5060', 'extra'], /positional argument/],
-    [['--port'], /argument missing/],
-  ]
-  for (const [argv, message] of errors) {
-    t.match(parseHealthcheckArgs(argv), { kind: 'usage-error', message }, argv.join(' ') || '(no arguments)')
-  }
-})
-
-function captureIo() {
-  const out = { stdout: '', stderr: '' }
-  return {
-    out,
-    io: {
-      stdin: process.stdin,
-      stdout: { write: (chunk: string) => (out.stdout += chunk) },
-      stderr: { write: (chunk: string) => (out.stderr += chunk) },
-    },
-  }
-}
-
-t.test('healthcheckCommand: --help and usage errors', async (t) => {
-  const help = captureIo()
-  t.equal(await healthcheckCommand(['--help'], help.io), 0)
-  t.equal(help.out.stdout, HEALTHCHECK_USAGE)
-  t.equal(help.out.stderr, '')
-
-  const bad = captureIo()
-  t.equal(await healthcheckCommand(['--port', '70000'], bad.io), 2)
-  t.match(bad.out.stderr, /^nlb-guard healthcheck: --port must be an integer from 1 to 65535, got "70000"\n\nUsage: /)
-  t.equal(bad.out.stdout, '')
-})
-
-// The program as the container runs it: a separate process that must exit 0 within a second of SIGTERM.
-const main = fileURLToPath(new URL('../../sidecar/main.ts', import.meta.url))
-// tap runs this file through its TypeScript loader; the child needs the same one to load main.ts,
-// whose imports name `.js` files (NodeNext) that Node's own type stripping would not map to `.ts`.
-const tsLoader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'))
-
-async function spawnSidecar(t: Test, args: string[]) {
-  // NODE_OPTIONS is dropped so tap's coverage hooks do not run in (and slow down) the measured process.
-  const { NODE_OPTIONS: _unused, ...env } = process.env
-  const child = spawn(process.execPath, [...tsLoader, main, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stderr = ''
-  child.stderr.setEncoding('utf8')
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal, at: performance.now() }))
-  })
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: string): void => {
-      stderr += chunk
-      if (stderr.includes('"msg":"healthcheck started"')) resolve()
-    }
-    child.stderr.on('data', onData)
-    void exited.then(() => reject(new Error(`sidecar exited before starting:\n${stderr}`)))
-  })
-  return { child, exited, stderr: () => stderr }
-}
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`the program exits 0 within a second of ${signal}`, async (t) => {
     const [a, b] = [await freePort(), await freePort()]
     const udp = await bindUdp(a)
     t.teardown(() => closeUdp(udp))
-    const sidecar = await spawnSidecar(t, ['--port', String(a), '--port', String(b), '--interval-ms', '100'])
-
-    const up = await probeUntil('accepted-and-closed', () => tcpProbe(a), 300)
-    t.equal(up.outcome, 'accepted-and-closed', 'the spawned program answers for the bound UDP port')
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${sidecar.child.pid}/status`, 'utf8'))?.[1]
-    t.comment(`RSS while idle (tap's TypeScript loader included): ${rss ?? '?'} kB`)
+    const sidecar = await start(t, ['--port', String(a), '--port', String(b)])
+    t.equal(await tcpProbe(a), 'accepted-and-closed', 'the program answers for the bound UDP port')
+    t.comment(`RSS while idle: ${rssKiB(sidecar.child.pid as number)} kB`)
 
     const sent = performance.now()
     sidecar.child.kill(signal)
@@ -410,8 +287,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.equal(code, 0, 'exit code 0')
     t.ok(exitMs < 1000, `exited ${exitMs} ms after ${signal}`)
     t.match(sidecar.stderr(), new RegExp(`"msg":"healthcheck stopped","signal":"${signal}"`))
-    const lines = sidecar.stderr().trim().split('\n')
-    t.ok(lines.every((line) => JSON.parse(line) !== null), 'stderr is JSON lines only')
+    t.match(sidecar.records[0], { level: 30, msg: 'UDP socket bound; accepting TCP', port: a, state: 'listening' })
+    t.match(sidecar.records.find((r) => r.msg === 'healthcheck started'), { mode: 'tcp', ports: [a, b], intervalMs: Number(INTERVAL_MS) })
+    t.ok(sidecar.records.every((r) => typeof r.time === 'number' && typeof r.level === 'number'), 'stderr is pino-shaped JSON lines only')
     t.equal(await tcpProbe(a), 'refused', 'nothing listens after exit')
   })
 }

@@ -1,17 +1,17 @@
 import type { CliIo, Command } from '../../lib/cli.js'
-import { UsageError } from '../../lib/cli.js'
+import { reportUsageError, UsageError } from '../../lib/args.js'
 import { ConfigError } from '../../lib/errors.js'
 
 /**
- * Commands load lazily: `nlb-guard healthcheck` runs in every UDP pod and must start fast and stay
- * small, so it must not load fastify, client-node or node-forge.
+ * Commands load lazily: `fix` and `check` must not pay for fastify, client-node or node-forge. The
+ * health-check sidecar is not a command: it is its own static binary (sidecar/, its own image).
  */
 const COMMANDS: Record<string, { readonly summary: string; readonly load: () => Promise<Command> }> = {
   serve: { summary: 'run the admission webhook', load: async () => (await import('../server/serve.js')).serveCommand },
   fix: { summary: 'print manifests corrected by the rules', load: async () => (await import('../offline/command.js')).fixCommand },
   check: { summary: 'report what the rules would change or deny', load: async () => (await import('../offline/command.js')).checkCommand },
+  audit: { summary: 'report what the rules would change or deny in a live cluster', load: async () => (await import('../audit/command.js')).auditCommand },
   certs: { summary: 'generate or inject webhook certificates', load: async () => (await import('../../certs/command.js')).certsCommand },
-  healthcheck: { summary: 'the TCP/HTTP health-check sidecar for UDP pods', load: async () => (await import('../../sidecar/healthcheck.js')).healthcheckCommand },
 }
 
 export const USAGE = `Usage: nlb-guard <command> [options]
@@ -45,10 +45,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   try {
     return await (await command.load())(rest, io)
   } catch (error: unknown) {
-    if (error instanceof UsageError) {
-      io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
-      return 2
-    }
+    if (error instanceof UsageError) return reportUsageError(io.stderr, `nlb-guard ${name}`, error.message, error.usage)
     if (error instanceof ConfigError) {
       io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
       return 1

@@ -11,7 +11,7 @@ export interface ServiceLookup {
 }
 
 /** Annotations the Pod rule reads; the cache keeps no others. */
-const KEPT_ANNOTATIONS = [A.IGNORE, A.AWS_LB_TYPE, A.AWS_NLB_TARGET_TYPE]
+const KEPT_ANNOTATIONS = [A.IGNORE, A.AWS_LB_TYPE, A.AWS_NLB_TARGET_TYPE, A.AWS_HEALTHCHECK_PORT]
 
 type CachedService = Service & KubernetesObject
 
@@ -39,7 +39,10 @@ export function slimService(object: unknown): CachedService | null {
       type: 'LoadBalancer',
       selector: service.spec.selector ?? {},
       ...(service.spec.loadBalancerClass == null ? {} : { loadBalancerClass: service.spec.loadBalancerClass }),
-      ports: udp.map((p) => ({ port: p.port, protocol: 'UDP', ...(p.targetPort === undefined ? {} : { targetPort: p.targetPort }) })),
+      // Where the NLB health-checks (rules/injection.ts): Local with instance targets means kube-proxy.
+      ...(service.spec.externalTrafficPolicy == null ? {} : { externalTrafficPolicy: service.spec.externalTrafficPolicy }),
+      // The name too: aws-load-balancer-healthcheck-port may name a port.
+      ports: udp.map((p) => ({ ...(p.name == null ? {} : { name: p.name }), port: p.port, protocol: 'UDP', ...(p.targetPort === undefined ? {} : { targetPort: p.targetPort }) })),
     },
   } as CachedService
 }

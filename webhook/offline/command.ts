@@ -1,11 +1,13 @@
-import { readFile } from 'node:fs/promises'
-import { text as readStream } from 'node:stream/consumers'
 import { parseArgs } from 'node:util'
 import type { CliIo, Command } from '../../lib/cli.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { parseKubeVersion } from '../rules/version.js'
-import type { FixResult, ManifestSource } from './fix.js'
-import { describeReport, fixManifests, ManifestError } from './fix.js'
+import type { Finding } from './findings.js'
+import { EXIT, exitCode } from './findings.js'
+import { DEFAULT_SPLIT_NAME, fixManifests } from './fix.js'
+import { readInputs } from './inputs.js'
+import type { OutputFormat, Voice } from './report.js'
+import { formatFinding, OUTPUT_FORMATS } from './report.js'
 
 /**
  * Without --kube-version or a kubeVersion in the config, assume a cluster that supports
@@ -14,106 +16,149 @@ import { describeReport, fixManifests, ManifestError } from './fix.js'
  */
 export const DEFAULT_OFFLINE_KUBE_VERSION = '1.30.0'
 
-const usage = (name: 'fix' | 'check'): string => `Usage: nlb-guard ${name} [-f FILE]... [--kube-version X.Y.Z] [--config FILE]
+export const EXIT_CODES_HELP = `Exit codes:
+  0  nothing to change
+  1  findings: an object would be changed or denied, or its load balancer would stay pending
+  2  usage error (an unknown flag, a bad value)
+  3  input or config error: a file, document or object that cannot be read, or a bad --config
+`
+
+const usage = (name: 'fix' | 'check'): string => `Usage: nlb-guard ${name} [-f PATH]... [PATH]... [-R] [--kube-version X.Y.Z] [--config FILE] [-o text|json|github]${name === 'fix' ? ' [--split [--split-name T]]' : ''}
 
 ${
   name === 'fix'
-    ? 'Reads Kubernetes manifests (files, or stdin when no -f is given or -f -) and prints them corrected by\nthe rules, keeping comments, key order and untouched documents as they are. Each change is explained\non stderr. Exits 1, naming the reasons, when any object would be denied.'
-    : 'Reads Kubernetes manifests like fix and reports what the rules would change or deny.\nExits 0 when nothing would change, 1 otherwise.'
+    ? `Reads Kubernetes manifests and prints them corrected by the rules, keeping comments, key order and
+untouched documents as they are (JSON in, JSON out, indented as kubectl prints it). Each change is
+explained on stderr. Prints nothing and exits 1 when an object would be denied, or when a Service
+would be accepted but its load balancer never built (a mixed-protocol Service the provider cannot
+build: --split rewrites it as one Service per protocol).`
+    : `Reads Kubernetes manifests like fix and reports what the rules would change or deny: a CI gate.`
 }
+
+Inputs are read as kubectl reads them: YAML 1.1 (port: 0123 is 83), merge keys, multi-document
+streams (Helm's "# Source:" comments are reported), JSON, kind: List and typed lists (ServiceList, ...).
 
 Options:
-  -f, --filename FILE    a YAML file with one or more documents; repeatable; - for stdin
+  -f, --filename PATH    a file, a directory (its .yaml, .yml and .json files) or - for stdin; repeatable;
+                         paths may also be given without -f; default: stdin
+  -R, --recursive        read directories given with -f recursively
   --kube-version X.Y.Z   the cluster version the rules assume (default: config, else ${DEFAULT_OFFLINE_KUBE_VERSION})
-  --config FILE          nlb-guard configuration (mixedProtocolLBService, unbuildableMixedProtocol, …)
-  -h, --help             show this help
+  --config FILE          nlb-guard configuration (mixedProtocolLBService, unbuildableMixedProtocol, sidecar, ...)
+  -o, --output FORMAT    text (default), json (one JSON object per finding and line) or github
+                         (GitHub Actions annotations on the pull request)${name === 'fix' ? '; reports go to stderr' : ''}
+${
+  name === 'fix'
+    ? `  --split               rewrite a mixed-protocol LoadBalancer Service that the cluster or its load
+                         balancer cannot build as one Service per protocol (each gets its own address)
+  --split-name T         names of the split Services, from {name} and {protocol} (default: ${DEFAULT_SPLIT_NAME})
 `
+    : ''
+}  -h, --help             show this help
 
-interface Parsed {
-  readonly sources: ManifestSource[]
-  readonly result: FixResult
+${EXIT_CODES_HELP}`
+
+class UsageProblem extends Error {}
+
+interface Run {
+  readonly findings: readonly Finding[]
+  readonly outputs: ReadonlyArray<{ readonly text: string }>
+  readonly format: OutputFormat
+  readonly split: string | undefined
 }
 
-async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): Promise<Parsed | number> {
-  let values
+async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): Promise<Run | number> {
+  let parsed
   try {
-    ;({ values } = parseArgs({
+    parsed = parseArgs({
       args: [...argv],
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
       options: {
         filename: { type: 'string', short: 'f', multiple: true },
+        recursive: { type: 'boolean', short: 'R' },
         'kube-version': { type: 'string' },
         config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
+        split: { type: 'boolean' },
+        'split-name': { type: 'string' },
       },
-    }))
+    })
+    if (name !== 'fix' && (parsed.values.split !== undefined || parsed.values['split-name'] !== undefined)) {
+      throw new UsageProblem('--split and --split-name belong to fix')
+    }
+    const format = parsed.values.output ?? 'text'
+    if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) throw new UsageProblem(`--output must be one of ${OUTPUT_FORMATS.join(', ')}, not "${format}"`)
+    const splitName = parsed.values['split-name']
+    if (splitName !== undefined && !splitName.includes('{protocol}')) throw new UsageProblem('--split-name must contain {protocol}, or every part would get the same name')
   } catch (error: unknown) {
     io.stderr.write(`nlb-guard ${name}: ${(error as Error).message}\n\n${usage(name)}`)
-    return 2
+    return EXIT.usage
   }
+  const { values, positionals } = parsed
   if (values.help) {
     io.stdout.write(usage(name))
-    return 0
+    return EXIT.clean
   }
+  const format = (values.output ?? 'text') as OutputFormat
   let config
   try {
     config = await loadConfig(values.config, values['kube-version'] === undefined ? {} : { kubeVersion: values['kube-version'] })
   } catch (error: unknown) {
     if (!(error instanceof ConfigError)) throw error
     io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
-    return 1
+    return EXIT.input
   }
   const version = parseKubeVersion(config.kubeVersion ?? DEFAULT_OFFLINE_KUBE_VERSION)
-  const files = values.filename ?? ['-']
-  const sources: ManifestSource[] = []
-  for (const file of files) {
-    try {
-      sources.push({ name: file === '-' ? '<stdin>' : file, text: file === '-' ? await readStream(io.stdin) : await readFile(file, 'utf8') })
-    } catch (error: unknown) {
-      io.stderr.write(`nlb-guard ${name}: cannot read ${file}: ${(error as Error).message}\n`)
-      return 1
-    }
-  }
-  try {
-    return { sources, result: fixManifests(sources, { version, config }) }
-  } catch (error: unknown) {
-    if (!(error instanceof ManifestError)) throw error
-    io.stderr.write(`nlb-guard ${name}: ${error.message}\n`)
-    return 1
-  }
+  const inputs = await readInputs([...(values.filename ?? []), ...positionals], values.recursive === true, io.stdin)
+  const split = values.split === true ? (values['split-name'] ?? DEFAULT_SPLIT_NAME) : undefined
+  const result = fixManifests(inputs.sources, { version, config, split })
+  return { findings: [...inputs.errors, ...result.findings], outputs: result.outputs, format, split }
+}
+
+/** fix fails (exit 1, nothing printed) on what it could not correct; the changes it made are its job. */
+const fixFails = (f: Finding): boolean => f.action === 'deny' || f.action === 'pending'
+/** check fails on anything that is not advice. */
+const checkFails = (f: Finding): boolean => f.action !== 'hint' && f.action !== 'error'
+
+export function writeFindings(findings: readonly Finding[], io: { write(chunk: string): unknown }, format: OutputFormat, voice: Voice, failing: (f: Finding) => boolean): void {
+  for (const finding of findings) io.write(formatFinding(finding, format, voice, failing))
+}
+
+/** The closing line of a text or GitHub report: counts a person reads; JSON output has none. */
+export function summary(command: string, findings: readonly Finding[], failing: (f: Finding) => boolean, what = 'object(s) would be changed or denied'): string {
+  const errors = findings.filter((f) => f.action === 'error').length
+  const objects = new Set(findings.filter(failing).map((f) => `${f.where.file}\u0000${f.where.document ?? ''}\u0000${f.where.item ?? ''}\u0000${f.object?.kind ?? ''}\u0000${f.object?.namespace ?? ''}\u0000${f.object?.name ?? ''}`)).size
+  const parts = [
+    ...(objects > 0 ? [`${objects} ${what}`] : []),
+    ...(errors > 0 ? [`${errors} input(s) could not be read`] : []),
+  ]
+  return `nlb-guard ${command}: ${parts.length === 0 ? 'nothing to change' : parts.join('; ')}\n`
 }
 
 export const fixCommand: Command = async (argv, io) => {
-  const parsed = await run('fix', argv, io)
-  if (typeof parsed === 'number') return parsed
-  const { result } = parsed
-  for (const report of result.reports) for (const line of describeReport(report)) io.stderr.write(`${line}\n`)
-  const denied = result.reports.filter((r) => !r.decision.allowed)
-  if (denied.length > 0) {
-    io.stderr.write(`nlb-guard fix: ${denied.length} object(s) would be denied; nothing printed\n`)
-    return 1
+  const ran = await run('fix', argv, io)
+  if (typeof ran === 'number') return ran
+  const { findings, outputs, format, split } = ran
+  writeFindings(findings, io.stderr, format, 'did', fixFails)
+  const code = exitCode(findings, fixFails)
+  if (code !== EXIT.clean) {
+    if (format !== 'json') {
+      const splitHelps = split === undefined && findings.some((f) => f.rule === 'S1' && fixFails(f))
+      const advice = splitHelps ? ' (--split writes a mixed-protocol Service as one Service per protocol)' : ''
+      io.stderr.write(summary('fix', findings, fixFails, 'object(s) cannot be fixed').replace(/\n$/, `; nothing printed${advice}\n`))
+    }
+    return code
   }
-  for (const output of result.outputs) io.stdout.write(output.text)
-  return 0
+  for (const output of outputs) io.stdout.write(output.text)
+  return code
 }
 
 export const checkCommand: Command = async (argv, io) => {
-  const parsed = await run('check', argv, io)
-  if (typeof parsed === 'number') return parsed
-  let findings = 0
-  for (const report of parsed.result.reports) {
-    const { decision } = report
-    if (decision.allowed && decision.ops.length === 0) {
-      // Nothing to change; hints still help.
-      for (const hint of decision.hints) io.stdout.write(`${report.source}: ${report.kind} ${report.name}: hint: ${hint}\n`)
-      continue
-    }
-    findings++
-    const where = `${report.source}: ${report.kind} ${report.name}`
-    if (!decision.allowed) io.stdout.write(`${where}: would be denied: ${decision.message}\n`)
-    else for (const change of decision.changes) io.stdout.write(`${where}: would change: ${change.message}\n`)
-  }
-  io.stdout.write(findings === 0 ? 'nlb-guard check: nothing to change\n' : `nlb-guard check: ${findings} object(s) would be changed or denied\n`)
-  return findings === 0 ? 0 : 1
+  const ran = await run('check', argv, io)
+  if (typeof ran === 'number') return ran
+  const { findings, format } = ran
+  writeFindings(findings, io.stdout, format, 'would', checkFails)
+  if (format !== 'json') io.stdout.write(summary('check', findings, checkFails))
+  return exitCode(findings, checkFails)
 }

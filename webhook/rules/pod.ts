@@ -5,8 +5,9 @@ import * as A from './annotations.js'
 import type { Change, Decision, JsonPatchOp } from './decision.js'
 import { NO_CHANGE } from './decision.js'
 import { bounded } from '../text/bounded.js'
-import { escapePointerToken, setAnnotations } from './patch.js'
 import { loadBalancerController } from './controller.js'
+import { healthCheckReach, type InjectionSettings } from './injection.js'
+import { escapePointerToken, setAnnotations } from './patch.js'
 import { atLeast, type KubeVersion } from './version.js'
 
 export const SIDECAR_NAME = 'nlb-guard-healthcheck'
@@ -15,17 +16,13 @@ export const SIDECAR_NAME = 'nlb-guard-healthcheck'
  * What the Pod rule needs to know about the sidecar. The rule owns this shape; the `sidecar`
  * section of the configuration (config.ts) conforms to it.
  */
-export interface SidecarSettings {
+export interface SidecarSettings extends InjectionSettings {
   readonly image: string
-  readonly mode: 'tcp' | 'http'
-  /** Port the sidecar answers HTTP health checks on (http mode only). */
-  readonly httpPort: number
   readonly intervalMs: number
   readonly resources: {
     readonly requests?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
     readonly limits?: { readonly cpu?: string | undefined; readonly memory?: string | undefined } | undefined
   }
-  readonly injection: 'always' | 'ip-targets' | 'never'
 }
 
 /** A pod, or a workload's pod template, and where it sits in the object being patched. */
@@ -68,9 +65,17 @@ export function mutatePod(input: PodRuleInput): Decision {
   // is linear in the pod's ports plus the matching Services' ports (it was their product: 5,000
   // containers × 2 ports against 10,000 UDP Service ports took 1.3 s on the shared event loop).
   const podPorts = indexPodPorts(containers)
+  // Why each Service's pods get a sidecar (its warning says so), and the hint for those that do not.
+  const reasons = new Map<string, string>()
   for (const service of input.services) {
-    if (!selects(service, labels) || !wantsSidecar(service, sidecar)) continue
+    if (!selects(service, labels) || !wantsSidecar(service)) continue
     const serviceName = objectName(service.metadata)
+    const reach = healthCheckReach(service, sidecar)
+    if (!reach.inject) {
+      hints.push(`${input.subject}: no health-check sidecar for Service ${serviceName}: ${reach.why}.`)
+      continue
+    }
+    let probed = false
     const unresolved: string[] = []
     for (const port of service.spec?.ports ?? []) {
       if (portProtocol(port) !== 'UDP') continue
@@ -79,11 +84,20 @@ export function mutatePod(input: PodRuleInput): Decision {
         unresolved.push(`port ${port.port}/UDP targets "${bounded(String(port.targetPort), 63)}"`)
         continue
       }
+      if (reach.port !== undefined && target !== reach.port) continue
+      probed = true
       if (podPorts.tcp.has(target)) continue
       const services = ports.get(target) ?? new Set<string>()
       services.add(serviceName)
       ports.set(target, services)
+      reasons.set(serviceName, reach.why)
       if (ports.size > MAX_HEALTHCHECK_PORTS) return tooManyPorts(input.subject, hints)
+    }
+    if (!probed && reach.port !== undefined) {
+      hints.push(
+        `${input.subject}: no health-check sidecar for Service ${serviceName}: the NLB health-checks port ${reach.port} ` +
+          `(${A.AWS_HEALTHCHECK_PORT}), which is none of its UDP target ports on this pod: whatever listens on ${reach.port} answers it.`,
+      )
     }
     if (unresolved.length > 0) {
       const many = unresolved.length > 1
@@ -119,7 +133,7 @@ export function mutatePod(input: PodRuleInput): Decision {
     message:
       `added ${native ? 'native sidecar (init container with restartPolicy: Always)' : 'sidecar container'} ${SIDECAR_NAME} ` +
       `answering TCP on port${sorted.length > 1 ? 's' : ''} ${sorted.join(', ')} while the app's UDP socket is bound, for ` +
-      `Service${services.length > 1 ? 's' : ''} ${services.join(', ')}: NLB health checks cannot be UDP, so without it ` +
+      `Service${services.length > 1 ? 's' : ''} ${services.map((s) => `${s} (${reasons.get(s) ?? ''})`).join(', ')}: NLB health checks cannot be UDP, so without it ` +
       `the targets never become healthy. Annotation ${A.HEALTHCHECK_PORTS}: "${portList}" records the ports; ` +
       `${A.INJECT}: "false" opts out.`,
   }
@@ -133,15 +147,10 @@ export function selects(service: Service, labels: Readonly<Record<string, string
   return entries.length > 0 && entries.every(([key, value]) => labels[key] === value)
 }
 
-/** Whether this Service's pods get a sidecar: a UDP LoadBalancer on AWS, per the injection policy. */
-function wantsSidecar(service: Service, sidecar: SidecarSettings): boolean {
+/** Whether nlb-guard looks at this Service's pods at all: a LoadBalancer an AWS controller builds. */
+function wantsSidecar(service: Service): boolean {
   if (!isLoadBalancer(service) || annotationsOf(service)[A.IGNORE] === 'true') return false
-  if (loadBalancerController(service) === 'other') return false
-  if (sidecar.injection === 'ip-targets') {
-    const annotations = annotationsOf(service)
-    return annotations[A.AWS_NLB_TARGET_TYPE] === 'ip' || annotations[A.AWS_LB_TYPE] === 'nlb-ip'
-  }
-  return true
+  return loadBalancerController(service) !== 'other'
 }
 
 /** The pod's ports by what the rule asks of them: UDP ports by name (the first wins), TCP port numbers. */
@@ -198,14 +207,22 @@ function tooManyPorts(subject: string, hints: readonly string[]): Decision {
   }
 }
 
+/**
+ * The Go runtime's settings in the injected container, measured with them in the bench
+ * (bench/sidecar.ts keeps a copy, test/bench/sidecar.test.ts keeps the two equal): one thread
+ * runs Go code (the sidecar is idle between polls), and the heap is collected early and kept
+ * under a soft limit well inside the container's memory limit.
+ */
+export const SIDECAR_ENV: Readonly<Record<string, string>> = { GOMAXPROCS: '1', GOGC: '50', GOMEMLIMIT: '6MiB' }
+
 /** The injected container: passes the `restricted` Pod Security Standard, small and fixed in size. */
 export function sidecarContainer(ports: readonly number[], sidecar: SidecarSettings, native: boolean): Record<string, unknown> {
   const tcp = sidecar.mode === 'tcp'
   return {
     name: SIDECAR_NAME,
     image: sidecar.image,
+    // The image's entry point is the binary (Dockerfile, target `sidecar`): these are its flags.
     args: [
-      'healthcheck',
       ...ports.flatMap((p) => ['--port', String(p)]),
       '--mode',
       sidecar.mode,
@@ -214,6 +231,7 @@ export function sidecarContainer(ports: readonly number[], sidecar: SidecarSetti
       String(sidecar.intervalMs),
     ],
     ...(native ? { restartPolicy: 'Always' } : {}),
+    env: Object.entries(SIDECAR_ENV).map(([name, value]) => ({ name, value })),
     ports: tcp
       ? ports.map((p) => ({ name: `hc-${p}`, containerPort: p, protocol: 'TCP' }))
       : [{ name: 'hc-http', containerPort: sidecar.httpPort, protocol: 'TCP' }],

@@ -314,8 +314,11 @@ function clusterMixedProtocolProblem(service: Service, subject: string, cluster:
   )
 }
 
-/** A mixed-protocol Service the cluster accepts but the AWS controller in charge cannot build. */
-function unbuildableMixedProtocolProblem(service: Service, subject: string): string | null {
+/**
+ * A mixed-protocol Service the cluster accepts but the AWS controller in charge cannot build (it
+ * stays pending), or null. Exported for the offline commands, which treat it as a finding.
+ */
+export function unbuildableMixedProtocolProblem(service: Service, subject: string): string | null {
   const protocols = protocolsOf(service)
   if (protocols.length < 2) return null
   const controller = loadBalancerController(service)

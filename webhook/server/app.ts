@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
 import Fastify, { LogController } from 'fastify'
+import type { TLSSocket } from 'node:tls'
 import type { AdmissionDeps, AdmissionMode } from '../admission/handler.js'
 import { admit } from '../admission/handler.js'
 import { errored, review } from '../admission/response.js'
@@ -34,6 +35,27 @@ export const REQUEST_TIMEOUT_MS = 10_000
  */
 const HTTP_TIMEOUTS = { requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }
 
+/**
+ * A TCP connection that never finishes its TLS handshake (never sends a ClientHello) is held for
+ * Node's default 120 s: bounded like a request instead. On timeout Node only emits tlsClientError;
+ * watchHandshakes then closes the socket.
+ */
+export const HANDSHAKE_TIMEOUT_MS = REQUEST_TIMEOUT_MS
+
+/** fastify's options for both servers: the same request, header and keep-alive bounds on each port. */
+const SERVER_TIMEOUTS = { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS } as const
+
+/**
+ * The largest declared body that is read and thrown away after a 413 rather than cut off: twice the
+ * limit. Larger ones (and bodies without a length) get the 413 and the connection closed at once.
+ */
+export const MAX_DRAINED_BODY = 2 * BODY_LIMIT
+
+function drainable(contentLength: string | undefined): boolean {
+  const length = Number(contentLength)
+  return Number.isSafeInteger(length) && length <= MAX_DRAINED_BODY
+}
+
 /** Fastify's own 4xx errors, reworded for someone reading a webhook client's log. */
 const BAD_REQUEST_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type: send an AdmissionReview as application/json',
@@ -51,7 +73,8 @@ export interface TlsMaterial {
 
 export interface ServerDeps {
   readonly tls: TlsMaterial
-  readonly admission: AdmissionDeps
+  /** The admission routes' deps; start() leaves it out and calls registerAdmission once the cluster sources exist. */
+  readonly admission?: AdmissionDeps | undefined
   readonly metrics: Metrics
   readonly readiness: Readiness
   /** pino options (`stream` lets tests capture the log), or false for none. */
@@ -72,10 +95,9 @@ export function tlsOptions(tls: TlsMaterial) {
 /** Builds the TLS admission server; it does not listen (the entry point does, tests use inject()). */
 export function buildServer(deps: ServerDeps) {
   const app = Fastify({
-    https: { ...tlsOptions(deps.tls), ...HTTP_TIMEOUTS },
+    https: { ...tlsOptions(deps.tls), ...HTTP_TIMEOUTS, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
     bodyLimit: BODY_LIMIT,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    ...SERVER_TIMEOUTS,
     logger: deps.logger,
     // One line per admission is written by the handler itself; fastify's per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
@@ -85,6 +107,9 @@ export function buildServer(deps: ServerDeps) {
   })
 
   watchHandshakes(app.server, deps.metrics, app.log)
+  // Client-initiated renegotiation (TLS 1.2; 1.3 has none) costs the server a full handshake per
+  // request of the client: refused, the connection is closed (Node only limits it to 3 in 10 min).
+  app.server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation())
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500
@@ -94,18 +119,45 @@ export function buildServer(deps: ServerDeps) {
       const reason = badRequestReason(error.code)
       deps.metrics.badRequests.inc({ reason })
       request.log.warn({ code: boundedOptional(error.code), status, reason: message, url: bounded(request.url) }, 'bad request')
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && drainable(request.headers['content-length'])) {
+        // fastify answers before reading the body and closes; closing with the client's bytes still
+        // unread makes the kernel send a reset, which can destroy the 413 before the client reads it
+        // (a `write EPIPE` or ECONNRESET instead of an answer). Keeping the connection lets Node read
+        // and discard the declared remainder (bounded, and within the request timeout) first.
+        reply.removeHeader('connection')
+      }
       return reply.code(status).send({ code: status, message })
     }
     request.log.error({ err: error, url: bounded(request.url) }, 'request failed')
     return reply.code(500).send({ code: 500, message: 'internal error' })
   })
 
+  if (deps.admission !== undefined) registerAdmission(app, deps.admission, deps.metrics)
+  registerHealth(app, deps.readiness)
+  return app
+}
+
+/** POST /mutate and /validate: routes are added before the server listens. */
+export function registerAdmission(app: { post: FastifyInstance['post'] }, admission: AdmissionDeps, metrics: Metrics): void {
   for (const mode of ['mutate', 'validate'] as const) {
     app.post(`/${mode}`, async (request, reply) => {
-      const answer = handleReview(mode, request.body, request.log, deps)
+      const answer = handleReview(mode, request.body, request.log, admission, metrics)
       return reply.code(answer.status).send(answer.payload)
     })
   }
+}
+
+/**
+ * The plain-HTTP server for /metrics, /healthz and /readyz (kubelet probes present no client
+ * certificate): the same timeouts as the TLS port, so slow or silent connections are closed there too.
+ */
+export function buildMetricsServer(deps: Pick<ServerDeps, 'metrics' | 'readiness'>) {
+  // connectionTimeout: Node's request checks start at a request's first byte, so a plain connection
+  // that sends nothing is held forever without a socket timeout (the TLS port has its handshake timeout).
+  const app = Fastify({ logger: false, http: HTTP_TIMEOUTS, ...SERVER_TIMEOUTS, connectionTimeout: REQUEST_TIMEOUT_MS, forceCloseConnections: 'idle' })
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  )
   registerHealth(app, deps.readiness)
   return app
 }
@@ -119,39 +171,45 @@ export function registerHealth(app: { get: FastifyInstance['get'] }, readiness: 
   })
 }
 
-function handleReview(mode: AdmissionMode, body: unknown, log: FastifyBaseLogger, deps: ServerDeps): { status: number; payload: unknown } {
+function handleReview(
+  mode: AdmissionMode,
+  body: unknown,
+  log: FastifyBaseLogger,
+  admission: AdmissionDeps,
+  metrics: Metrics,
+): { status: number; payload: unknown } {
   const started = process.hrtime.bigint()
   let decoded
   try {
     decoded = decodeReview(body)
   } catch (error: unknown) {
     if (!(error instanceof ReviewDecodeError)) throw error
-    deps.metrics.badRequests.inc({ reason: 'not-an-admission-review' })
+    metrics.badRequests.inc({ reason: 'not-an-admission-review' })
     log.warn({ reason: bounded(error.message), uid: boundedOptional(error.uid) }, 'bad request')
     if (error.uid !== undefined) {
       return { status: 200, payload: review(error.apiVersion ?? 'admission.k8s.io/v1', errored(error.uid, 400, error.message)) }
     }
     return { status: 400, payload: { code: 400, message: error.message } }
   }
-  const { request: admission } = decoded
-  const result = admit(admission, mode, deps.admission)
+  const { request } = decoded
+  const result = admit(request, mode, admission)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  const kind = kindLabel(admission.kind.kind)
-  deps.metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(admission.operation), result: result.outcome })
-  deps.metrics.duration.observe({ webhook: mode, kind }, seconds)
-  for (const rule of result.rules) (result.outcome === 'denied' ? deps.metrics.denials : deps.metrics.mutations).inc({ rule })
+  const kind = kindLabel(request.kind.kind)
+  metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(request.operation), result: result.outcome })
+  metrics.duration.observe({ webhook: mode, kind }, seconds)
+  for (const rule of result.rules) (result.outcome === 'denied' ? metrics.denials : metrics.mutations).inc({ rule })
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.
   log.info(
     {
-      uid: bounded(admission.uid),
+      uid: bounded(request.uid),
       webhook: mode,
       reviewVersion: decoded.apiVersion,
-      kind: bounded(admission.kind.kind),
-      namespace: boundedOptional(admission.namespace),
-      name: boundedOptional(admission.name),
-      operation: admission.operation,
-      dryRun: admission.dryRun ?? false,
+      kind: bounded(request.kind.kind),
+      namespace: boundedOptional(request.namespace),
+      name: boundedOptional(request.name),
+      operation: request.operation,
+      dryRun: request.dryRun ?? false,
       decision: result.outcome,
       rules: result.rules,
       durationMs: Math.round(seconds * 1e6) / 1e3,

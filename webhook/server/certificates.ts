@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { SecureContextOptions } from 'node:tls'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { CertificateBootstrap } from '../../certs/bootstrap.js'
@@ -54,6 +57,28 @@ export function resolveCertMode(config: Pick<Config, 'certMode' | 'tls' | 'kubec
  */
 export function placeholderCertificate(now: Date): CertificateAndKey {
   return selfSignedForLocalhost(now).serving
+}
+
+/**
+ * The certificate the TLS server starts with: the files; bootstrap's placeholder until the
+ * Secret's is loaded; or, for local runs, a fresh CA and certificate whose CA is written out.
+ */
+export async function loadServingTls(config: Config, mode: CertMode): Promise<{ tls: TlsMaterial; generatedCaFile?: string }> {
+  const clientCa = config.tls.clientCaFile === undefined ? undefined : await readFile(config.tls.clientCaFile)
+  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+    const [cert, key] = await Promise.all([readFile(config.tls.certFile), readFile(config.tls.keyFile)])
+    return { tls: { cert, key, clientCa } }
+  }
+  if (mode === 'bootstrap') {
+    const placeholder = placeholderCertificate(new Date())
+    return { tls: { cert: placeholder.certPem, key: placeholder.keyPem, clientCa } }
+  }
+  // The embedded default: a fresh CA and certificate per start, its CA written out for clients to trust.
+  const { ca, serving } = selfSignedForLocalhost(new Date())
+  const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-'))
+  const generatedCaFile = join(dir, 'ca.crt')
+  await writeFile(generatedCaFile, ca.certPem)
+  return { tls: { cert: serving.certPem, key: serving.keyPem, clientCa }, generatedCaFile }
 }
 
 export interface CertificateSourceDeps {

@@ -9,8 +9,10 @@ export const HANDSHAKE_LOG_INTERVAL_MS = 60_000
 const NO_CERTIFICATE = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'
 
 interface Emitter {
-  on(event: 'tlsClientError', listener: (error: NodeJS.ErrnoException, socket: TLSSocket) => void): unknown
+  on(event: 'tlsClientError', listener: (error: NodeJS.ErrnoException, socket: HandshakeSocket) => void): unknown
 }
+
+type HandshakeSocket = Pick<TLSSocket, 'authorizationError' | 'remoteAddress' | 'destroy'>
 
 interface Log {
   warn(fields: object, message: string): void
@@ -47,6 +49,8 @@ export function watchHandshakes(server: Emitter, metrics: Pick<Metrics, 'tlsHand
   server.on('tlsClientError', (error, socket) => {
     const { reason, certificateRefused } = handshakeFailure(error, socket)
     metrics.tlsHandshakeFailures.inc({ reason })
+    // Node leaves the socket open when a handshake times out (it only emits this event): close it.
+    socket.destroy()
     const fields = { reason, remoteAddress: socket.remoteAddress }
     if (!certificateRefused) {
       log.debug(fields, 'TLS handshake failed')
