@@ -66,3 +66,9 @@ $resources
 KUSTOMIZATION
 done
 printf 'rendered %d overlays into %s\n' "${#overlays[@]}" "$out/overlays" >&2
+# The legacy overlays (1.16-1.27) are made from the rendered default overlay by manifests/legacy.ts
+# (kustomize v2.0.3 and kubectl-of-the-release constraints, test/manifests/legacy.test.ts).
+if [[ "$out" == "$root/manifests" ]]; then
+  (cd "$root" && npm run --silent manifests:legacy)
+  printf 'rendered manifests/overlays/legacy from the default overlay\n' >&2
+fi

@@ -139,6 +139,8 @@ t.test('each Kubernetes version gets the shape its apiserver accepts (.Capabilit
         t.same(w.namespaceSelector.matchExpressions.find((e) => e.key === 'nlb-guard.io/ignore'), { key: 'nlb-guard.io/ignore', operator: 'NotIn', values: ['true'] }, `${at} ${w.name}: the opt-out label`)
       }
       t.equal(only(objects, 'MutatingWebhookConfiguration').apiVersion, 'admissionregistration.k8s.io/v1', `${at}: webhooks v1`)
+      // Without matchConditions every Service write is sent: Fail would block ClusterIP Services in an outage.
+      t.same(webhooks(objects).map((w) => w.failurePolicy), shape.matchConditions ? ['Fail', 'Ignore', 'Fail'] : ['Ignore', 'Ignore', 'Ignore'], `${at}: failurePolicy`)
       if (!shape.spread) t.ok(pod.affinity?.['podAntiAffinity'], `${at}: a per-node anti-affinity instead of the spread`)
       if (!shape.seccompField) t.equal(only<Deployment>(objects, 'Deployment').spec.template.metadata.annotations['seccomp.security.alpha.kubernetes.io/pod'], 'runtime/default', `${at}: seccomp by annotation`)
       // system-cluster-critical outside kube-system is refused before 1.17.
