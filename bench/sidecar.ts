@@ -2,12 +2,13 @@ import { execFile, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import { freePort } from '../testkit/net.ts'
 
 /*
  * The health-check sidecar's figures: what every UDP pod pays for it. Self-contained: `npm run
@@ -196,17 +197,6 @@ function tcpConnect(port: number): Promise<'accepted' | 'refused'> {
       resolve('accepted')
     })
     socket.once('error', () => resolve('refused'))
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
   })
 }
 
