@@ -6,9 +6,10 @@ import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import { parseArgs, promisify } from 'node:util'
+import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { freePort } from '../testkit/net.ts'
+import { HELP_FLAG, optionsText, parseFlags, reportUsageError, UsageError, type Flags } from '../lib/args.ts'
 
 /*
  * The health-check sidecar's figures: what every UDP pod pays for it. Self-contained: `npm run
@@ -282,8 +283,33 @@ export async function benchSidecar(options: { quick: boolean; out?: string; cpu?
   return figures
 }
 
+const SIDECAR_FLAGS = {
+  quick: { type: 'boolean', help: 'a seconds-long smoke run' },
+  binary: { type: 'string', value: 'FILE', help: 'the sidecar binary to measure (default: built as npm run sidecar:build does)' },
+  out: { type: 'string', value: 'FILE', help: 'results JSON (markdown beside it)' },
+  help: HELP_FLAG,
+} as const satisfies Flags
+
+const SIDECAR_USAGE = `Usage: node bench/sidecar.ts [--quick] [options]
+
+The health-check sidecar's figures on their own: what every UDP pod pays for it.
+
+Options:
+${optionsText(SIDECAR_FLAGS)}
+`
+
 async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { quick: { type: 'boolean' }, binary: { type: 'string' }, out: { type: 'string' } } })
+  let values
+  try {
+    ;({ values } = parseFlags(SIDECAR_FLAGS, argv, { usage: SIDECAR_USAGE }))
+  } catch (error: unknown) {
+    if (error instanceof UsageError) return reportUsageError(process.stderr, 'bench/sidecar.ts', error.message, error.usage)
+    throw error
+  }
+  if (values.help === true) {
+    process.stdout.write(SIDECAR_USAGE)
+    return 0
+  }
   const figures = await benchSidecar({
     quick: values.quick === true,
     ...(values.out === undefined ? {} : { out: values.out }),
