@@ -22,7 +22,8 @@ export function serviceList(count: number): unknown {
     const ours = i === 0
     const namespace = ours || i % 100 === 0 ? 'demo' : `ns-${i % 1000}`
     items.push({
-      metadata: { name: `svc-${i}`, namespace, resourceVersion: String(i + 1), uid: `u-${i}` },
+      // IP targets: the NLB health-checks the pods, so the Pod rule (injection: auto) adds the sidecar.
+      metadata: { name: `svc-${i}`, namespace, resourceVersion: String(i + 1), uid: `u-${i}`, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
       spec: {
         type: 'LoadBalancer',
         selector: ours ? { 'app.kubernetes.io/name': 'coredns' } : { app: `app-${i}` },

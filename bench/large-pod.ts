@@ -22,7 +22,8 @@ const { parseKubeVersion } = await dist('webhook/rules/version.js')
 const { selfSignedForLocalhost } = await dist('certs/issue.js')
 
 const wide = {
-  metadata: { name: 'wide', namespace: 'demo' },
+  // IP targets: the NLB health-checks the pod, so the rule resolves every port (injection: auto).
+  metadata: { name: 'wide', namespace: 'demo', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
   spec: { type: 'LoadBalancer', selector: { app: 'big' }, ports: Array.from({ length: 10_000 }, (_, i) => ({ port: 1 + i, protocol: 'UDP', targetPort: i % 2 === 0 ? 20_000 + 2 * ((i / 2) % 5000) : `missing-${i}` })) },
 }
 const containers = Array.from({ length: 5000 }, (_, i) => ({

@@ -2,12 +2,14 @@ import { execFile, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import { parseArgs, promisify } from 'node:util'
+import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import { freePort } from '../testkit/net.ts'
+import { HELP_FLAG, optionsText, parseFlags, reportUsageError, UsageError, type Flags } from '../lib/args.ts'
 
 /*
  * The health-check sidecar's figures: what every UDP pod pays for it. Self-contained: `npm run
@@ -199,17 +201,6 @@ function tcpConnect(port: number): Promise<'accepted' | 'refused'> {
   })
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
 function status(pid: number, field: string): number {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN)
@@ -292,8 +283,33 @@ export async function benchSidecar(options: { quick: boolean; out?: string; cpu?
   return figures
 }
 
+const SIDECAR_FLAGS = {
+  quick: { type: 'boolean', help: 'a seconds-long smoke run' },
+  binary: { type: 'string', value: 'FILE', help: 'the sidecar binary to measure (default: built as npm run sidecar:build does)' },
+  out: { type: 'string', value: 'FILE', help: 'results JSON (markdown beside it)' },
+  help: HELP_FLAG,
+} as const satisfies Flags
+
+const SIDECAR_USAGE = `Usage: node bench/sidecar.ts [--quick] [options]
+
+The health-check sidecar's figures on their own: what every UDP pod pays for it.
+
+Options:
+${optionsText(SIDECAR_FLAGS)}
+`
+
 async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { quick: { type: 'boolean' }, binary: { type: 'string' }, out: { type: 'string' } } })
+  let values
+  try {
+    ;({ values } = parseFlags(SIDECAR_FLAGS, argv, { usage: SIDECAR_USAGE }))
+  } catch (error: unknown) {
+    if (error instanceof UsageError) return reportUsageError(process.stderr, 'bench/sidecar.ts', error.message, error.usage)
+    throw error
+  }
+  if (values.help === true) {
+    process.stdout.write(SIDECAR_USAGE)
+    return 0
+  }
   const figures = await benchSidecar({
     quick: values.quick === true,
     ...(values.out === undefined ? {} : { out: values.out }),

@@ -74,6 +74,7 @@ export interface CertsCommandDeps {
 
 const defaultDeps: CertsCommandDeps = {
   // Loaded on use: `certs generate` needs no Kubernetes client.
+  /* c8 ignore next 4: talks to a real cluster; tests inject an in-memory one (createCertsCommand) */
   async webhookConfigurations(kubeconfig) {
     const { kubeWebhookConfigurationClient, loadKubeConfig } = await import('./kube-client.js')
     return kubeWebhookConfigurationClient(loadKubeConfig(kubeconfig))

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../lib/errors.js'
-import { loadConfig, parseConfig, runningInCluster } from '../webhook/config.js'
+import { loadConfig, metricsBindAddress, parseConfig, runningInCluster } from '../webhook/config.js'
 
 t.test('excludedNamespaces follows the namespace setting unless given', async (t) => {
   t.same(parseConfig({}).excludedNamespaces, ['kube-system', 'nlb-guard-system'])
@@ -32,6 +32,19 @@ t.test('loadConfig: flags over the file, tls merged key by key', async (t) => {
   await t.rejects(loadConfig(file), /must hold a mapping/)
   await writeFile(file, 'port: [\n')
   await t.rejects(loadConfig(file), /not valid YAML/)
+})
+
+t.test('kubeVersion must be a Kubernetes version', async (t) => {
+  t.equal(parseConfig({ kubeVersion: 'v1.30.2-eks-1a2b3c' }).kubeVersion, 'v1.30.2-eks-1a2b3c')
+  t.throws(() => parseConfig({ kubeVersion: 'latest' }), /kubeVersion: expected a Kubernetes version such as 1\.30\.2/)
+})
+
+t.test('metricsBindAddress: the setting, else the pod IP in a pod, else address', async (t) => {
+  const inPod = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443', POD_IP: '10.1.2.3' }
+  t.equal(metricsBindAddress({ address: '0.0.0.0', metricsAddress: '127.0.0.1' }, inPod), '127.0.0.1')
+  t.equal(metricsBindAddress({ address: '0.0.0.0', metricsAddress: undefined }, inPod), '10.1.2.3')
+  t.equal(metricsBindAddress({ address: '0.0.0.0', metricsAddress: undefined }, { ...inPod, POD_IP: '' }), '0.0.0.0')
+  t.equal(metricsBindAddress({ address: '::', metricsAddress: undefined }, { POD_IP: '10.1.2.3' }), '::', 'POD_IP outside a pod is not trusted')
 })
 
 t.test('runningInCluster reads the two variables the kubelet sets', async (t) => {

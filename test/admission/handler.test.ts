@@ -31,7 +31,7 @@ function deps(options: { mutateWorkloads?: boolean; version?: string | null } = 
 const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'sip-0', labels: { app: 'sip' } }, spec: { containers: [{ name: 'app', ports: [{ containerPort: 5060, protocol: 'UDP' }] }] } }
 const deployment = (apiVersion: string) => ({ apiVersion, kind: 'Deployment', metadata: { name: 'sip' }, spec: { template: { metadata: { labels: { app: 'sip' } }, spec: pod.spec } } })
 
-function request(object: unknown, kind: { group: string; version: string; kind: string }, options: { namespace?: string; operation?: string } = {}) {
+function request(object: unknown, kind: { group: string; version: string; kind: string }, options: { namespace?: string; operation?: string; oldObject?: unknown } = {}) {
   return decodeReview(reviewFor(object, { kind, ...options })).request
 }
 
@@ -42,6 +42,8 @@ interface Case {
   mode?: AdmissionMode
   mutateWorkloads?: boolean
   namespace?: string
+  operation?: string
+  oldObject?: unknown
   outcome: 'allowed' | 'patched' | 'denied' | 'error'
   rules?: string[]
   code?: number
@@ -62,12 +64,15 @@ const cases: Case[] = [
   { name: 'validate: an advisory change is reported, never patched', object: serviceObject({ tcp: true, udp: false, local: true }), kind: core('Service'), mode: 'validate', outcome: 'allowed', rules: ['S3'] },
   { name: 'validate: a denial is a denial there too', object: serviceObject({ annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'clb' } }), kind: core('Service'), mode: 'validate', outcome: 'denied', rules: ['S2'] },
   { name: 'a Service that is not a Service: 400', object: { spec: { ports: 'all of them' } }, kind: core('Service'), outcome: 'error', code: 400 },
+  { name: 'an UPDATE whose stored Service is not a Service: 400', object: serviceObject(), kind: core('Service'), operation: 'UPDATE', oldObject: { spec: 'gone' }, outcome: 'error', code: 400 },
+  { name: 'DELETE of a Service: nothing to decide', object: serviceObject(), kind: core('Service'), operation: 'DELETE', outcome: 'allowed', rules: [] },
   { name: 'a Pod that is not a Pod: 400', object: { spec: { containers: 'app' } }, kind: core('Pod'), outcome: 'error', code: 400 },
 ]
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
-    const admission = admit(request(c.object, c.kind, c.namespace === undefined ? {} : { namespace: c.namespace }), c.mode ?? 'mutate', deps({ mutateWorkloads: c.mutateWorkloads ?? false }))
+    const options = { ...(c.namespace === undefined ? {} : { namespace: c.namespace }), ...(c.operation === undefined ? {} : { operation: c.operation }), ...(c.oldObject === undefined ? {} : { oldObject: c.oldObject }) }
+    const admission = admit(request(c.object, c.kind, options), c.mode ?? 'mutate', deps({ mutateWorkloads: c.mutateWorkloads ?? false }))
     t.equal(admission.outcome, c.outcome)
     t.equal(admission.response.uid, 'uid-1', 'the uid is echoed')
     if (c.rules !== undefined) t.same(admission.rules, c.rules)

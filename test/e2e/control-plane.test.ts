@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { assetsDir, startControlPlane } from './harness.js'
+import { assetsDir, startControlPlane, versionFlags } from './harness.js'
 
 // The first run builds kube-apiserver, which takes tens of minutes on 2 cores;
 // on the root object this extends the whole file's timeout.
@@ -68,4 +68,11 @@ t.test('real control plane starts, serves, and stops cleanly', async (t) => {
   t.notOk(existsSync(cp.dir), 'temp dir removed')
   t.same(cp.pids, { etcd: undefined, apiserver: undefined })
   await cp.stop() // idempotent: the teardown calls it again
+})
+
+t.test('flags by release: 1.19 must be told to open no insecure port; the flag is gone from 1.24', async (t) => {
+  const version = (minor: number) => ({ major: 1, minor, patch: 0, gitVersion: `v1.${minor}.0` })
+  t.same(versionFlags(version(19)), ['--insecure-port=0'])
+  t.same(versionFlags(version(25)), [])
+  t.same(versionFlags(version(37)), [])
 })

@@ -1,7 +1,7 @@
 // A real etcd + kube-apiserver for the end-to-end suite, started the way
 // controller-runtime's envtest does, with only Node builtins.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import {
   closeSync,
@@ -31,10 +31,14 @@ export interface KubectlOptions {
   /** Resolve with a non-zero code instead of rejecting. */
   allowFail?: boolean
   timeoutMs?: number
+  /** Another kubectl binary, e.g. the one built beside an old kube-apiserver ({@link ControlPlane.eraKubectl}). */
+  bin?: string
 }
 
 export interface ControlPlaneOptions {
-  /** Folder holding kube-apiserver and etcd; default: {@link assetsDir}. */
+  /** Kubernetes version to run, e.g. '1.19.16' (built by build.sh); default: the newest. */
+  version?: string
+  /** Folder holding kube-apiserver and etcd; default: {@link assetsDir} of `version`. */
   assets?: string
   /** Extra kube-apiserver flags, appended last so they win over the defaults. */
   apiserverArgs?: string[]
@@ -52,13 +56,25 @@ export interface ControlPlane {
   dir: string
   /** Bearer token of the admin user. */
   token: string
+  /** The version kube-apiserver reports, e.g. { major: 1, minor: 19, patch: 16 }. */
+  version: KubeVersion
+  /** The folder of the binaries. */
+  assets: string
+  /**
+   * kubectl of the apiserver's own release when build.sh builds one beside it (the old versions:
+   * their kustomize and client-side validation are what users of those versions run), else undefined.
+   */
+  eraKubectl: string | undefined
   /** PEM of the apiserver's self-signed serving chain (trust it as CA). */
   ca: string
   /** Live pids (process-group leaders); undefined once stopped. */
   readonly pids: { etcd: number | undefined; apiserver: number | undefined }
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>
-  /** Stops and starts kube-apiserver on the same port and etcd data. */
-  restartApiserver(): Promise<void>
+  /**
+   * Stops and starts kube-apiserver on the same port and etcd data; `apiserverArgs`, when given,
+   * replace the extra flags the control plane was started with (e.g. a feature gate switched).
+   */
+  restartApiserver(apiserverArgs?: string[]): Promise<void>
   /** Stops kube-apiserver only (etcd keeps the data), for outage tests. */
   stopApiserver(): Promise<void>
   /** Starts it again on the same port, certificate and data; waits until ready. */
@@ -67,27 +83,40 @@ export interface ControlPlane {
   stop(): Promise<void>
 }
 
-const buildScript = fileURLToPath(new URL('./assets/build.sh', import.meta.url))
-
-let assetsPromise: Promise<string> | undefined
-
-/**
- * The folder with kube-apiserver and etcd: KUBEBUILDER_ASSETS when set,
- * else whatever build.sh builds (cached) and prints as its last line.
- * Rejects when they cannot be had, so the e2e suite fails rather than skips.
- */
-export function assetsDir(): Promise<string> {
-  assetsPromise ??= locateAssets()
-  // A failed build should be retried by the next caller, not cached.
-  assetsPromise.catch(() => {
-    assetsPromise = undefined
-  })
-  return assetsPromise
+export interface KubeVersion {
+  major: number
+  minor: number
+  patch: number
+  /** As the server reports it, e.g. 'v1.19.16'. */
+  gitVersion: string
 }
 
-async function locateAssets(): Promise<string> {
-  const fromEnv = process.env['KUBEBUILDER_ASSETS']
-  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : await runBuildScript()
+const buildScript = fileURLToPath(new URL('./assets/build.sh', import.meta.url))
+
+const assetsPromises = new Map<string, Promise<string>>()
+
+/**
+ * The folder with kube-apiserver and etcd of `version` (default: the newest build.sh knows):
+ * for the newest, KUBEBUILDER_ASSETS when set; else whatever build.sh builds (cached) and prints
+ * as its last line. `npm test` builds every version first (the pretest script), so a test only
+ * waits here on a machine where someone deleted the cache since.
+ * Rejects when they cannot be had, so the e2e suite fails rather than skips.
+ */
+export function assetsDir(version?: string): Promise<string> {
+  const key = version ?? ''
+  let promise = assetsPromises.get(key)
+  if (promise === undefined) {
+    promise = locateAssets(version)
+    assetsPromises.set(key, promise)
+    // A failed build should be retried by the next caller, not cached.
+    promise.catch(() => assetsPromises.delete(key))
+  }
+  return promise
+}
+
+async function locateAssets(version: string | undefined): Promise<string> {
+  const fromEnv = version === undefined ? process.env['KUBEBUILDER_ASSETS'] : undefined
+  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : await runBuildScript(version)
   for (const bin of ['kube-apiserver', 'etcd']) {
     if (!existsSync(join(dir, bin))) {
       throw new Error(
@@ -99,9 +128,27 @@ async function locateAssets(): Promise<string> {
   return dir
 }
 
-function runBuildScript(): Promise<string> {
+/** What `kube-apiserver --version` says, e.g. "Kubernetes v1.19.16". */
+export function binaryVersion(assets: string): KubeVersion {
+  const out = execFileSync(join(assets, 'kube-apiserver'), ['--version'], { encoding: 'utf8' }).trim()
+  const match = /^Kubernetes (v(\d+)\.(\d+)\.(\d+)\S*)$/.exec(out)
+  if (!match) throw new Error(`${assets}/kube-apiserver --version printed ${JSON.stringify(out)}`)
+  return { gitVersion: match[1] ?? '', major: Number(match[2]), minor: Number(match[3]), patch: Number(match[4]) }
+}
+
+/**
+ * Flags whose need depends on the release: 1.19 opens an unauthenticated port 8080 unless told not
+ * to (a second control plane on the machine then dies with "address already in use"); the flag is
+ * gone from 1.24 on.
+ */
+export function versionFlags(version: KubeVersion): string[] {
+  return version.major === 1 && version.minor < 20 ? ['--insecure-port=0'] : []
+}
+
+function runBuildScript(version: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [buildScript], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const args = version === undefined ? [buildScript] : [buildScript, version]
+    const child = spawn('bash', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderrTail = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -126,10 +173,11 @@ function runBuildScript(): Promise<string> {
 
 /** Starts etcd and kube-apiserver on free loopback ports in a fresh temp dir. */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const assets = opts.assets ?? (await assetsDir())
+  const assets = opts.assets ?? (await assetsDir(opts.version))
+  const version = binaryVersion(assets)
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
   const dir = mkdtempSync(join(tmpdir(), 'nlb-guard-e2e-'))
-  const cp = new Running(dir)
+  const cp = new Running(dir, assets, version)
   try {
     const [etcdClient, etcdPeer, securePort] = (await freePorts(3)) as [number, number, number]
     const etcdUrl = `http://127.0.0.1:${etcdClient}`
@@ -195,8 +243,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       // this plugin would otherwise wait for on every Pod.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
-      ...(opts.apiserverArgs ?? []),
+      ...versionFlags(version),
     ]
+    cp.extraApiserverArgs = opts.apiserverArgs ?? []
     cp.server = server
     cp.token = token
     cp.startTimeoutMs = startTimeoutMs
@@ -216,6 +265,7 @@ class Running {
   etcdArgs: string[] = []
   apiserverBin = ''
   apiserverArgs: string[] = []
+  extraApiserverArgs: string[] = []
   server = ''
   token = ''
   ca = ''
@@ -224,7 +274,11 @@ class Running {
   readonly kubeconfig: string
   private stopping: Promise<void> | undefined
 
-  constructor(dir: string) {
+  constructor(
+    dir: string,
+    readonly assets: string,
+    readonly version: KubeVersion,
+  ) {
     this.dir = dir
     this.kubeconfig = join(dir, 'kubeconfig')
     live.add(this)
@@ -276,7 +330,9 @@ class Running {
 
   async startApiserver(timeoutMs: number): Promise<void> {
     const log = join(this.dir, 'kube-apiserver.log')
-    const child = this.spawnComponent('kube-apiserver', this.apiserverBin, this.apiserverArgs)
+    // The extra flags come last so they win over the defaults.
+    const args = [...this.apiserverArgs, ...this.extraApiserverArgs]
+    const child = this.spawnComponent('kube-apiserver', this.apiserverBin, args)
     this.apiserver = child
     const caFile = join(this.dir, 'pki', 'apiserver.crt')
     await waitFor('kube-apiserver', child, log, timeoutMs, async () => {
@@ -315,8 +371,9 @@ class Running {
     writeFileSync(this.kubeconfig, JSON.stringify(config, null, 2), { mode: 0o600 })
   }
 
-  async restartApiserver(): Promise<void> {
+  async restartApiserver(apiserverArgs?: string[]): Promise<void> {
     await this.stopApiserver()
+    if (apiserverArgs !== undefined) this.extraApiserverArgs = apiserverArgs
     await this.startApiserver(this.startTimeoutMs)
   }
 
@@ -334,7 +391,7 @@ class Running {
       ...args,
     ]
     return new Promise((resolve, reject) => {
-      const child = spawn('kubectl', fullArgs, {
+      const child = spawn(opts.bin ?? 'kubectl', fullArgs, {
         stdio: ['pipe', 'pipe', 'pipe'],
         timeout: opts.timeoutMs ?? 120_000,
         killSignal: 'SIGKILL',
@@ -396,11 +453,14 @@ class Running {
       dir: this.dir,
       token: this.token,
       ca: this.ca,
+      version: this.version,
+      assets: this.assets,
+      eraKubectl: existsSync(join(this.assets, 'kubectl')) ? join(this.assets, 'kubectl') : undefined,
       get pids() {
         return pids()
       },
       kubectl: (args, opts) => this.kubectl(args, opts),
-      restartApiserver: () => this.restartApiserver(),
+      restartApiserver: (args) => this.restartApiserver(args),
       stopApiserver: () => this.stopApiserver(),
       startApiserver: () => this.startApiserver(this.startTimeoutMs),
       stop: () => this.stop(),

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { configFromFlags, HELP_FLAG, optionsText, parseFlags, type Flags } from '../../lib/args.js'
-import { UsageError } from '../../lib/args.js'
+import { configFromFlags, HELP_FLAG, optionsText, parseFlags, reportUsageError, UsageError, type Flags } from '../../lib/args.js'
 
 const FLAGS = {
   port: { type: 'string', value: 'N', config: 'port', number: true, help: 'TLS port' },
@@ -30,6 +29,16 @@ t.test('configFromFlags: the keys the table names, nested where dotted, numbers 
   t.same(configFromFlags(FLAGS, {}), {}, 'flags not given set nothing')
   t.throws(() => configFromFlags(FLAGS, { port: 'eighty' }), new UsageError('--port expects a number, got "eighty"'))
   t.throws(() => configFromFlags(FLAGS, { port: ' ' }), /--port expects a number/)
+})
+
+t.test('reportUsageError: the command, the problem, the usage; exit 2', async (t) => {
+  let written = ''
+  const stderr = { write: (chunk: string) => (written += chunk) }
+  t.equal(reportUsageError(stderr, 'nlb-guard certs generate', '--service is required', 'Usage: u\n'), 2)
+  t.equal(written, 'nlb-guard certs generate: --service is required\n\nUsage: u\n')
+  written = ''
+  t.equal(reportUsageError(stderr, 'nlb-guard serve', '--port expects a number, got "x"', undefined), 2)
+  t.equal(written, 'nlb-guard serve: --port expects a number, got "x"\n', 'no usage: the message alone')
 })
 
 t.test('optionsText: one aligned entry per flag, continuation lines under the first', async (t) => {

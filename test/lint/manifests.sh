@@ -45,22 +45,28 @@ rendered="$(mktemp -d)"
 trap 'rm -rf "$rendered" "${staging:-}"' EXIT
 
 status=0
-for overlay in "$root"/manifests/overlays/*/; do
-  name="$(basename "$overlay")"
-  kubectl kustomize "$overlay" >"$rendered/$name.yaml" || die "kubectl kustomize $overlay failed"
-  log "kube-score $name"
+for kustomization in "$root"/manifests/overlays/*/kustomization.yaml "$root"/manifests/overlays/*/*/kustomization.yaml; do
+  [[ -f "$kustomization" ]] || continue
+  overlay="$(dirname "$kustomization")"
+  name="${overlay#"$root"/manifests/overlays/}"
+  file="${name//\//-}"
+  # overlays/legacy/1.16-1.20 targets 1.16 and up: score it against the oldest it serves.
+  version="$kubernetes_version"
+  if [[ "$name" =~ ^legacy/([0-9]+\.[0-9]+)- ]]; then version="v${BASH_REMATCH[1]}"; fi
+  kubectl kustomize "$overlay" >"$rendered/$file.yaml" || die "kubectl kustomize $overlay failed"
+  log "kube-score $name (Kubernetes $version)"
   # Optional checks worth having here: a seccomp profile, and named, unique container ports.
   code=0
-  "$kube_score" score "$rendered/$name.yaml" \
-    --kubernetes-version "$kubernetes_version" \
+  "$kube_score" score "$rendered/$file.yaml" \
+    --kubernetes-version "$version" \
     --enable-optional-test container-seccomp-profile \
     --enable-optional-test container-ports-check \
     --exit-one-on-warning \
     --output-format ci \
     --color never \
-    >"$rendered/$name.out" || code=$?
+    >"$rendered/$file.out" || code=$?
   # Passed and skipped checks are noise; show the rest.
-  grep -Ev '^\[(OK|SKIPPED)\]' "$rendered/$name.out" >&2 || true
+  grep -Ev '^\[(OK|SKIPPED)\]' "$rendered/$file.out" >&2 || true
   # kube-score exits 1 on any warning or critical finding (and on a file it cannot read).
   if (( code != 0 )); then
     log "overlay $name: kube-score exited $code; findings above"

@@ -148,7 +148,7 @@ for (const overlay of OVERLAYS) {
     const portNamed = (name: string) => main.ports.find((p) => p.name === name)?.containerPort
 
     t.test('everything namespaced lives in nlb-guard-system, which nlb-guard ignores and runs restricted', async (t) => {
-      const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'])
+      const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'])
       for (const o of objects.filter((o) => !clusterScoped.has(o.kind))) t.equal(o.metadata.namespace, NAMESPACE, `${o.kind} ${o.metadata.name}`)
       t.match(only(objects, 'Namespace', NAMESPACE).metadata.labels, { 'nlb-guard.io/ignore': 'true', 'pod-security.kubernetes.io/enforce': 'restricted' })
     })
@@ -180,6 +180,9 @@ for (const overlay of OVERLAYS) {
       const policy = only<K8sObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: Array<{ ports: Array<{ port: number; protocol: string }> }> } }>(objects, 'NetworkPolicy', 'nlb-guard')
       t.ok(isSubset(policy.spec.podSelector.matchLabels, podLabels), 'the NetworkPolicy selects the pods')
       t.same(policy.spec.ingress.flatMap((rule) => rule.ports).map((p) => `${p.protocol}/${p.port}`).sort(), [`TCP/${config.port}`, `TCP/${config.metricsPort}`].sort())
+      // Egress: the apiserver's ports only (TCP 443 and 6443); no DNS, no UDP, nothing else.
+      const egress = (policy.spec as unknown as { egress: Array<{ to?: unknown; ports: Array<{ port: number; protocol: string }> }> }).egress
+      t.same(egress.flatMap((rule) => rule.ports).map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/443', 'TCP/6443'])
     })
 
     t.test('two replicas that survive a drain and shut down cleanly', async (t) => {

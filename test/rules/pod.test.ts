@@ -4,7 +4,7 @@ import { SidecarConfig } from '../../webhook/config.js'
 import type { Pod, Service } from '../../webhook/k8s/objects.js'
 import type { JsonPatchOp } from '../../webhook/rules/decision.js'
 import { warningsOf } from '../../webhook/rules/decision.js'
-import { indexPodPorts, mutatePod, resolveTargetPort, SIDECAR_NAME, sidecarContainer } from '../../webhook/rules/pod.js'
+import { indexPodPorts, mutatePod, podTemplateOf, resolveTargetPort, SIDECAR_NAME, sidecarContainer, templatePointer, workloadKind } from '../../webhook/rules/pod.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
 import { slimService } from '../../webhook/cluster/services.js'
 
@@ -336,4 +336,18 @@ t.test(`past ${64} health-check ports the pod is admitted unchanged with a warni
   const limit = Array.from({ length: 64 }, (_, i) => ({ port: 30_000 + i, protocol: 'UDP' }))
   const fits = run(largePod({ reads: 0 }), [svc('wide', { app: 'big' }, limit)])
   t.equal(fits.allowed && fits.ops.length, 2, 'exactly 64 ports still get their sidecar')
+})
+
+t.test('the workload kinds table: matched by apiVersion and kind, with the template path', async (t) => {
+  const cronJob = workloadKind('batch/v1', 'CronJob')
+  t.same(cronJob?.templatePath, ['spec', 'jobTemplate', 'spec', 'template'])
+  t.equal(workloadKind('apps/v1beta2', 'Deployment'), undefined, 'another version of a kind is not the kind the table names')
+  t.equal(workloadKind('v1', 'Service'), undefined)
+  t.equal(templatePointer('CronJob'), '/spec/jobTemplate/spec/template')
+  t.equal(templatePointer('Pod'), '')
+  t.equal(templatePointer('Service'), undefined)
+  const template = { metadata: { labels: { app: 'a' } } }
+  if (cronJob === undefined) return
+  t.equal(podTemplateOf({ spec: { jobTemplate: { spec: { template } } } }, cronJob), template)
+  t.equal(podTemplateOf({ spec: { jobTemplate: 'oops' } }, cronJob), undefined, 'a path that breaks off is undefined')
 })

@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node'
+import { errorMessage } from '../../lib/errors.js'
 
 /**
  * What `nlb-guard audit` reads of a live cluster, with list calls only (manifests/audit/rbac.yaml
@@ -81,5 +82,5 @@ function describe(error: unknown): string {
     return `HTTP ${api.code}${message === undefined ? '' : `: ${message.slice(0, 500)}`}`
   }
   const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ''
-  return `${error instanceof Error ? error.message : String(error)}${cause}`
+  return `${errorMessage(error)}${cause}`
 }

@@ -8,6 +8,7 @@ import { DEFAULT_SPLIT_NAME, fixManifests } from './fix.js'
 import { readInputs } from './inputs.js'
 import type { OutputFormat, Voice } from './report.js'
 import { formatFinding, OUTPUT_FORMATS } from './report.js'
+import { errorMessage } from '../../lib/errors.js'
 
 /**
  * Without --kube-version or a kubeVersion in the config, assume a cluster that supports
@@ -92,7 +93,7 @@ async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): P
     const splitName = parsed.values['split-name']
     if (splitName !== undefined && !splitName.includes('{protocol}')) throw new UsageProblem('--split-name must contain {protocol}, or every part would get the same name')
   } catch (error: unknown) {
-    io.stderr.write(`nlb-guard ${name}: ${(error as Error).message}\n\n${usage(name)}`)
+    io.stderr.write(`nlb-guard ${name}: ${errorMessage(error)}\n\n${usage(name)}`)
     return EXIT.usage
   }
   const { values, positionals } = parsed

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { text as readStream } from 'node:stream/consumers'
 import type { Finding } from './findings.js'
 import type { ManifestSource } from './manifests.js'
+import { errorMessage } from '../../lib/errors.js'
 
 /** kubectl -f DIR reads these (k8s.io/cli-runtime resource.FileExtensions); a file named directly is read whatever its name. */
 const MANIFEST_EXTENSIONS = /\.(ya?ml|json)$/i
@@ -29,7 +30,7 @@ export async function readInputs(paths: readonly string[], recursive: boolean, s
     try {
       info = await stat(path)
     } catch (error: unknown) {
-      fail(path, `${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`)
+      fail(path, `${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : errorMessage(error)}`)
       return
     }
     if (info.isDirectory()) {
@@ -38,7 +39,7 @@ export async function readInputs(paths: readonly string[], recursive: boolean, s
       try {
         entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       } catch (error: unknown) {
-        fail(path, `a directory that cannot be listed: ${(error as Error).message}`)
+        fail(path, `a directory that cannot be listed: ${errorMessage(error)}`)
         return
       }
       for (const entry of entries) {
@@ -54,7 +55,7 @@ export async function readInputs(paths: readonly string[], recursive: boolean, s
     try {
       sources.push({ name: path, text: await readFile(path, 'utf8') })
     } catch (error: unknown) {
-      fail(path, (error as Error).message)
+      fail(path, errorMessage(error))
     }
   }
   for (const path of paths.length === 0 ? ['-'] : paths) {

@@ -1,5 +1,6 @@
 import type { DocumentOptions, ParseOptions, SchemaOptions, Tags } from 'yaml'
 import { Composer, isMap, isSeq, LineCounter, parseDocument, Parser } from 'yaml'
+import { errorMessage } from '../../lib/errors.js'
 
 /**
  * Reading manifests as kubectl reads them. kubectl turns YAML into JSON with sigs.k8s.io/yaml, which
@@ -68,7 +69,7 @@ function readJson(source: ManifestSource): ManifestDocument {
   try {
     return { ...base, value: JSON.parse(source.text) as unknown, error: undefined }
   } catch (error: unknown) {
-    return { ...base, value: undefined, error: `not valid JSON: ${(error as Error).message}` }
+    return { ...base, value: undefined, error: `not valid JSON: ${errorMessage(error)}` }
   }
 }
 
@@ -92,7 +93,7 @@ function* readYaml(source: ManifestSource): Generator<ManifestDocument> {
       value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
     } catch (error: unknown) {
       // yaml throws a ReferenceError for an alias bomb and for an alias to a missing anchor.
-      return { ...base, value: undefined, itemLines: [], error: (error as Error).message }
+      return { ...base, value: undefined, itemLines: [], error: errorMessage(error) }
     }
     const items = isMap(contents) ? contents.get('items', true) : undefined
     const itemLines = isSeq(items) ? items.items.map((item) => lineOf((item as { range?: [number] }).range?.[0] ?? contentStart)) : []

@@ -1,4 +1,4 @@
-// Builds upstream's kube-apiserver for the e2e suite (see ../build.sh).
+// Builds upstream's kube-apiserver for the e2e suite (see ../../build.sh).
 // The k8s.io/kubernetes version required here is the one build.sh builds.
 // The replace block for its staging modules is derived by build.sh from
 // the module proxy's .mod file, so it is not kept here.
