@@ -1,23 +1,9 @@
-import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { parse, parseAllDocuments } from 'yaml'
-import type { CliIo } from '../../lib/cli.js'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
-import { ROOT, runCli } from '../fixtures/cli.js'
-
-function capture(input = ''): CliIo & { out: () => string; err: () => string } {
-  let out = ''
-  let err = ''
-  return {
-    stdin: Readable.from([input]),
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    out: () => out,
-    err: () => err,
-  }
-}
+import { capture, ROOT, runCli } from '../fixtures/cli.js'
 
 const seed = (file: string) => join(ROOT, 'test/fixtures/seeds', file)
 

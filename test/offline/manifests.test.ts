@@ -1,25 +1,13 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import t from 'tap'
 import { parse } from 'yaml'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
-import { runCli } from '../fixtures/cli.js'
+import { capture, runCli } from '../fixtures/cli.js'
 
 /** Every input shape a user has, read as kubectl reads it (issue 16, issue 13 defect 5). */
 
-function capture(input = '') {
-  let out = ''
-  let err = ''
-  return {
-    stdin: Readable.from([input]),
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    out: () => out,
-    err: () => err,
-  }
-}
 
 const NLB = 'service.beta.kubernetes.io/aws-load-balancer-type'
 const udpService = (name: string, namespace = 'demo') => ({

@@ -3,7 +3,7 @@ import { configFromFlags, parseFlags } from '../../lib/args.js'
 import { parseConfig } from '../../webhook/config.js'
 import { main } from '../../webhook/cli/main.js'
 import { SERVE_FLAGS, SERVE_USAGE } from '../../webhook/server/serve.js'
-import { capturedIo } from '../fixtures/cli.js'
+import { capture } from '../fixtures/cli.js'
 
 t.test('every serve flag sets the config key its table names, and zod accepts it', async (t) => {
   const argv = [
@@ -35,18 +35,18 @@ t.test('every serve flag sets the config key its table names, and zod accepts it
 })
 
 t.test('serve --help prints the usage from the flag table; a bad flag is exit 2 with it', async (t) => {
-  const help = capturedIo()
+  const help = capture()
   t.equal(await main(['serve', '--help'], help), 0)
-  t.equal(help.stdoutText(), SERVE_USAGE)
+  t.equal(help.out(), SERVE_USAGE)
   for (const flag of Object.keys(SERVE_FLAGS)) t.match(SERVE_USAGE, `--${flag}`, `--${flag} is in the usage`)
-  const bad = capturedIo()
+  const bad = capture()
   t.equal(await main(['serve', '--bogus'], bad), 2)
-  t.match(bad.stderrText(), /^nlb-guard serve: Unknown option '--bogus'/)
-  t.ok(bad.stderrText().endsWith(`\n\n${SERVE_USAGE}`), 'the usage follows the message')
-  const nan = capturedIo()
+  t.match(bad.err(), /^nlb-guard serve: Unknown option '--bogus'/)
+  t.ok(bad.err().endsWith(`\n\n${SERVE_USAGE}`), 'the usage follows the message')
+  const nan = capture()
   t.equal(await main(['serve', '--port', 'eighty'], nan), 2)
-  t.equal(nan.stderrText(), 'nlb-guard serve: --port expects a number, got "eighty"\n')
-  const invalid = capturedIo()
+  t.equal(nan.err(), 'nlb-guard serve: --port expects a number, got "eighty"\n')
+  const invalid = capture()
   t.equal(await main(['serve', '--port', '70000'], invalid), 1, 'a value zod refuses is a config error (exit 1)')
-  t.match(invalid.stderrText(), /^nlb-guard serve: invalid flags: port: /)
+  t.match(invalid.err(), /^nlb-guard serve: invalid flags: port: /)
 })

@@ -113,7 +113,7 @@ async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): P
   const version = parseKubeVersion(config.kubeVersion ?? DEFAULT_OFFLINE_KUBE_VERSION)
   const inputs = await readInputs([...(values.filename ?? []), ...positionals], values.recursive === true, io.stdin)
   const split = values.split === true ? (values['split-name'] ?? DEFAULT_SPLIT_NAME) : undefined
-  const result = fixManifests(inputs.sources, { version, config, split })
+  const result = fixManifests(inputs.sources, { version, config, split, render: name === 'fix' })
   return { findings: [...inputs.errors, ...result.findings], outputs: result.outputs, format, split }
 }
 

@@ -31,6 +31,8 @@ export interface FixOptions {
   readonly config: Pick<Config, 'mixedProtocolLBService' | 'unbuildableMixedProtocol' | 'sidecar'>
   /** `fix --split`: rewrite a mixed-protocol LoadBalancer Service that cannot work as one Service per protocol, named by this template ({name}, {protocol}). */
   readonly split?: string | undefined
+  /** `check` needs only the findings: without this, nothing is printed back (and no document is parsed again). */
+  readonly render?: boolean | undefined
 }
 
 export interface FixResult {
@@ -136,7 +138,7 @@ export function fixManifests(sources: readonly ManifestSource[], options: FixOpt
     if (decision.allowed && decision.ops.length > 0) editOf(object.document).ops.push(...prefixed(object.pointer, decision.ops))
   }
 
-  const outputs = sources.map((source) => render(source, documents, edits, findings))
+  const outputs = options.render === false ? [] : sources.map((source) => render(source, documents, edits, findings))
   // In input order (a stable sort keeps each object's findings in rule order).
   const order = new Map(sources.map((s, i) => [s.name, i]))
   const key = (f: Finding): number[] => [order.get(f.where.file) ?? -1, f.where.document ?? 0, f.where.item ?? -1]

@@ -58,8 +58,9 @@ export function isJson(source: ManifestSource): boolean {
   return /\.json$/i.test(source.name) || /^\s*[{[]/.test(source.text)
 }
 
-export function readDocuments(source: ManifestSource): ManifestDocument[] {
-  return isJson(source) ? [readJson(source)] : [...readYaml(source)]
+/** The documents of a source, one at a time: a caller that keeps only some keeps only their values. */
+export function readDocuments(source: ManifestSource): Iterable<ManifestDocument> {
+  return isJson(source) ? [readJson(source)] : readYaml(source)
 }
 
 function readJson(source: ManifestSource): ManifestDocument {
