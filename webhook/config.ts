@@ -132,6 +132,11 @@ export const Config = z.strictObject({
   mixedProtocolLBService: z.enum(['auto', 'enabled', 'disabled']).default('auto'),
   /** A mixed-protocol Service the cluster accepts but the AWS controller cannot build: warn or deny. */
   unbuildableMixedProtocol: z.enum(['warn', 'deny']).default('warn'),
+  /**
+   * `warn`: change nothing and deny nothing; every change and denial `enforce` would make is said in
+   * an admission warning, counted (nlb_guard_warn_only_total) and audited, for a rollout's first weeks.
+   */
+  enforcement: z.enum(['enforce', 'warn']).default('enforce'),
   /** Seconds to keep serving after SIGTERM with readiness false, so endpoints drop this pod first. */
   shutdownDelaySeconds: z.number().min(0).max(60).default(5),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

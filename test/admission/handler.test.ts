@@ -93,3 +93,27 @@ t.test('an excluded namespace is answered even before the version is known', asy
   const admission = admit(request(serviceObject(), core('Service'), { namespace: 'kube-system' }), 'mutate', deps({ version: null }))
   t.equal(admission.outcome, 'allowed')
 })
+
+t.test('enforcement warn: nothing changed, nothing denied, every would-be change and denial said', async (t) => {
+  const warn = (version = '1.30.0'): AdmissionDeps => ({ ...deps({ version }), config: { ...deps().config, enforcement: 'warn' } })
+  const service = (object: unknown) => request(object, { group: '', version: 'v1', kind: 'Service' }, { namespace: 'demo' })
+  const udp = service(serviceObject({ udp: true }))
+  const changed = admit(udp, 'mutate', warn())
+  t.match(changed, { outcome: 'warned', rules: ['S2'], wouldHave: 'changed' })
+  t.equal(changed.response.allowed, true)
+  t.equal(changed.response.patch, undefined, 'no patch')
+  t.match(changed.response.warnings?.[0], /^nlb-guard \(enforcement: warn, nothing changed\) would have added annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type/)
+  t.match(changed.response.auditAnnotations, { decision: 'would-mutate', rules: 'S2' })
+
+  const mixed = service(serviceObject({ udp: true, tcp: true }))
+  const refused = admit(mixed, 'mutate', warn('1.19.16'))
+  t.match(refused, { outcome: 'warned', rules: ['S1'], wouldHave: 'denied' })
+  t.equal(refused.response.allowed, true, 'not denied')
+  t.match(refused.response.warnings?.[0], /^nlb-guard \(enforcement: warn, nothing changed\) would deny this: .*TCP and UDP/s)
+  t.match(refused.response.auditAnnotations, { decision: 'would-deny', rules: 'S1', reason: /TCP and UDP/ })
+  t.same(admit(mixed, 'mutate', deps({ version: '1.19.16' })).outcome, 'denied', 'the same object is denied under enforce')
+
+  const tcp = admit(service(serviceObject({ udp: false, tcp: true })), 'mutate', warn())
+  t.same(tcp, { response: { uid: tcp.response.uid, allowed: true }, outcome: 'allowed', rules: [] }, 'nothing to say: a plain allow')
+  t.same(admit(udp, 'validate', warn()), { response: { uid: udp.uid, allowed: true }, outcome: 'allowed', rules: [] }, 'the validating webhook adds nothing to what the mutating one said')
+})

@@ -250,3 +250,25 @@ t.test('operation labels and bad-request reasons come from closed sets', async (
   t.same([badRequestReason('FST_ERR_CTP_BODY_TOO_LARGE'), badRequestReason('FST_ERR_SOMETHING_NEW'), badRequestReason(undefined)], ['FST_ERR_CTP_BODY_TOO_LARGE', 'other', 'other'])
   t.same([tlsFailureReason('CERT_HAS_EXPIRED'), tlsFailureReason('ECONNRESET'), tlsFailureReason('a client "wrote" this'), tlsFailureReason('A'.repeat(81))], ['CERT_HAS_EXPIRED', 'ECONNRESET', 'other', 'other'])
 })
+
+t.test('enforcement warn: counted apart from mutations and denials', async (t) => {
+  const metrics = createMetrics({ defaultMetrics: false })
+  const app = buildServer({
+    tls: { cert: serving.certPem, key: serving.keyPem },
+    metrics,
+    readiness: new Readiness(),
+    logger: false,
+    admission: { config: parseConfig({ enforcement: 'warn' }), clusterVersion: () => parseKubeVersion('1.19.16') },
+  })
+  t.teardown(() => app.close())
+  const udp = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true })) })
+  t.equal(udp.json().response.patch, undefined)
+  const mixed = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true, tcp: true })) })
+  t.equal(mixed.json().response.allowed, true)
+  const warned = await metrics.registry.getSingleMetricAsString('nlb_guard_warn_only_total')
+  t.match(warned, /rule="S2",action="change",dry_run="false"\} 1/)
+  t.match(warned, /rule="S1",action="deny",dry_run="false"\} 1/)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_admission_requests_total'), /result="warned"\} 2/)
+  t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule=/, 'no mutation counted')
+  t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule=/, 'no denial counted')
+})

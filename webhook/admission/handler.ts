@@ -5,7 +5,7 @@ import { NO_CHANGE } from '../rules/decision.js'
 import { mutateService, type MixedProtocolGate } from '../rules/service.js'
 import type { KubeVersion } from '../rules/version.js'
 import type { AdmissionResponse } from './response.js'
-import { allowed, errored, fromDecision } from './response.js'
+import { allowed, auditAnnotations, errored, fromDecision } from './response.js'
 import type { AdmissionRequest } from './review.js'
 
 export type AdmissionMode = 'mutate' | 'validate'
@@ -16,7 +16,7 @@ const SERVICE = kindKey('v1', 'Service')
 export type KindRule = (request: AdmissionRequest, version: KubeVersion, mode: AdmissionMode) => Decision | InvalidObject
 
 export interface AdmissionDeps {
-  readonly config: Pick<Config, 'excludedNamespaces' | 'mixedProtocolLBService' | 'unbuildableMixedProtocol'>
+  readonly config: Pick<Config, 'excludedNamespaces' | 'mixedProtocolLBService' | 'unbuildableMixedProtocol'> & Partial<Pick<Config, 'enforcement'>>
   /** The cluster's version, or undefined while it is not known yet. */
   readonly clusterVersion: () => KubeVersion | undefined
   /**
@@ -28,13 +28,16 @@ export interface AdmissionDeps {
   readonly rules?: ReadonlyMap<string, KindRule>
 }
 
-export type Outcome = 'allowed' | 'patched' | 'denied' | 'error'
+/** `warned`: enforcement warn, and enforce would have changed or denied the object. */
+export type Outcome = 'allowed' | 'patched' | 'denied' | 'warned' | 'error'
 
 export interface Admission {
   readonly response: AdmissionResponse
   readonly outcome: Outcome
-  /** Rules that changed (or, when denied, refused) the object. */
+  /** Rules that changed (or, when denied, refused) the object; with `warned`, would have. */
   readonly rules: readonly RuleId[]
+  /** With `warned`: what enforce would have done. */
+  readonly wouldHave?: 'changed' | 'denied'
 }
 
 /** The object in the request does not have the shape of its kind. */
@@ -60,11 +63,37 @@ export function admit(request: AdmissionRequest, mode: AdmissionMode, deps: Admi
   if (decision instanceof InvalidObject) {
     return { response: errored(uid, 400, decision.message), outcome: 'error', rules: [] }
   }
+  if (deps.config.enforcement === 'warn') return warnOnly(uid, decision, mode)
   const response = fromDecision(uid, decision, { patch: mode === 'mutate' })
   const rules = decision.allowed ? [...new Set(decision.changes.map((c) => c.rule))] : [decision.rule]
   const outcome: Outcome = !response.allowed ? 'denied' : response.patch === undefined ? 'allowed' : 'patched'
   return { response, outcome, rules }
 }
+
+/**
+ * enforcement: warn. The mutating webhook allows every object unchanged and says in warnings what
+ * enforce would have changed or denied; the validating webhook then has nothing to add (its checks
+ * are the same rules on an object that was left alone on purpose), so it allows without a word.
+ */
+function warnOnly(uid: string, decision: Decision, mode: AdmissionMode): Admission {
+  if (mode === 'validate') return { response: allowed(uid), outcome: 'allowed', rules: [] }
+  if (!decision.allowed) {
+    const message = `${WARN_ONLY} would deny this: ${decision.message}`
+    return { response: { ...allowed(uid, [message, ...decision.hints]), auditAnnotations: auditAnnotations('would-deny', [decision.rule], decision.message) }, outcome: 'warned', rules: [decision.rule], wouldHave: 'denied' }
+  }
+  if (decision.changes.length === 0) return { response: allowed(uid, decision.hints), outcome: 'allowed', rules: [] }
+  const warnings = decision.changes.map((c) => `${WARN_ONLY} would have ${c.message}`)
+  const rules = [...new Set(decision.changes.map((c) => c.rule))]
+  return {
+    response: { ...allowed(uid, [...warnings, ...decision.hints]), auditAnnotations: auditAnnotations('would-mutate', rules, decision.changes.map((c) => c.message).join(' | ')) },
+    outcome: 'warned',
+    rules,
+    wouldHave: 'changed',
+  }
+}
+
+/** How every warning of enforcement warn starts, so a platform team can grep a week of them. */
+export const WARN_ONLY = 'nlb-guard (enforcement: warn, nothing changed)'
 
 function serviceRule(deps: AdmissionDeps): KindRule {
   return (request, version) => {

@@ -133,8 +133,8 @@ export function errored(uid: string, code: 400 | 500, message: string): Admissio
 export const MAX_AUDIT_VALUE_RUNES = 1024
 
 /** What nlb-guard did to the object, for the audit log: the decision, the rules, and why. */
-export function auditAnnotations(decision: 'mutated' | 'denied', rules: readonly string[], why: string): Record<string, string> {
-  return { decision, rules: [...new Set(rules)].join(','), [decision === 'denied' ? 'reason' : 'changes']: capRunes(why, MAX_AUDIT_VALUE_RUNES) }
+export function auditAnnotations(decision: 'mutated' | 'denied' | 'would-mutate' | 'would-deny', rules: readonly string[], why: string): Record<string, string> {
+  return { decision, rules: [...new Set(rules)].join(','), [decision.endsWith('deny') || decision === 'denied' ? 'reason' : 'changes']: capRunes(why, MAX_AUDIT_VALUE_RUNES) }
 }
 
 /** A rule decision as a response; `patch: false` (the validating webhook) reports changes instead of making them. */

@@ -204,6 +204,8 @@ function handleReview(
   const dryRun = request.dryRun === true ? 'true' : 'false'
   if (result.outcome === 'patched' || result.outcome === 'denied') {
     for (const rule of result.rules) (result.outcome === 'denied' ? metrics.denials : metrics.mutations).inc({ rule, dry_run: dryRun })
+  } else if (result.outcome === 'warned') {
+    for (const rule of result.rules) metrics.warnOnly.inc({ rule, action: result.wouldHave === 'denied' ? 'deny' : 'change', dry_run: dryRun })
   }
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.

@@ -89,6 +89,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; version?: str
       labelNames: ['rule', 'dry_run'] as const,
       registers,
     }),
+    warnOnly: new Counter({
+      name: 'nlb_guard_warn_only_total',
+      help: 'enforcement: warn — objects left alone that enforce would have changed (action="change") or denied (action="deny"), by rule and dry_run.',
+      labelNames: ['rule', 'action', 'dry_run'] as const,
+      registers,
+    }),
     badRequests: new Counter({
       name: 'nlb_guard_bad_requests_total',
       help: 'Requests answered 4xx before any rule ran, by reason.',
