@@ -305,6 +305,15 @@ t.test('start() syncs in the background until stop()', async (t) => {
   t.not(cluster.caBundles('validating', NAME)[0], 'd3Jvbmc=', 'drift repaired by the loop')
   await a.bootstrap.stop()
   cluster.setCaBundle('validating', NAME, 0, 'd3Jvbmc=')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // A witness replica on a cluster of its own, with the same sync period: once it has repaired a
+  // drift made now, a loop of the stopped replica would have run too — an event, not a pause.
+  const witnessCluster = withConfigurations()
+  const witness = replica(witnessCluster, clockAt(START).now, { syncMs: 20 })
+  witness.bootstrap.start()
+  t.teardown(() => witness.bootstrap.stop())
+  while (witness.bootstrap.notReadyReason() !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  witnessCluster.setCaBundle('validating', NAME, 0, 'd3Jvbmc=')
+  while (witnessCluster.caBundles('validating', NAME)[0] === 'd3Jvbmc=' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.not(witnessCluster.caBundles('validating', NAME)[0], 'd3Jvbmc=', 'the witness repaired its drift')
   t.equal(cluster.caBundles('validating', NAME)[0], 'd3Jvbmc=', 'nothing runs after stop()')
 })

@@ -72,8 +72,21 @@ t.test('watchCertificateFiles follows a kubelet-style ..data swap and refuses a 
   )
 
   watch.close()
+  // A second watcher, still open, on the same files: once it has seen the next swap, the closed one
+  // would have too (same debounce) — an event to wait on instead of a pause.
+  const witnessed: unknown[] = []
+  const witness = watchCertificateFiles({
+    certFile: join(volume.dir, 'tls.crt'),
+    keyFile: join(volume.dir, 'tls.key'),
+    initial: third,
+    apply: (pair) => void witnessed.push(pair),
+    log,
+    debounceMs: 20,
+    pollMs: 3_600_000,
+  })
+  t.teardown(() => witness.close())
   await volume.update(files(first))
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await waitFor('the open watcher to see the swap', async () => witnessed.length === 1, 5000)
   t.equal(contexts.length, 2, 'nothing happens after close()')
 })
 

@@ -40,6 +40,8 @@ export async function startNlbGuard(
   options: {
     waitReady?: boolean
     tlsFiles?: boolean
+    /** How long to wait for readiness (default 60 s; a loaded machine may need more). */
+    readyTimeoutMs?: number
     /** Runs once the port and CA are known, before nlb-guard starts: to register webhooks that call it from its first request on. */
     beforeStart?: (guard: Pick<NlbGuard, 'port' | 'ca'>) => Promise<void>
   } = {},
@@ -74,7 +76,7 @@ export async function startNlbGuard(
       if (child.exitCode !== null) throw new Error(`nlb-guard exited: ${log}`)
       const status = await httpStatus(metricsPort, '/readyz')
       return options.waitReady === false ? status > 0 : status === 200
-    }, 60_000)
+    }, options.readyTimeoutMs ?? 60_000)
   } catch (error) {
     await stop()
     throw new Error(`nlb-guard did not become ready: ${(error as Error).message}\n${log.slice(-3000)}`, { cause: error })
@@ -97,8 +99,8 @@ export async function startNlbGuard(
 type Webhook = Record<string, unknown> & { clientConfig?: Record<string, unknown> }
 type Manifest = Record<string, unknown> & { kind?: string; metadata?: { name?: string }; webhooks?: Webhook[] }
 
-/** The base manifests as kustomize renders them. */
-export async function renderManifests(cp: ControlPlane, dir = 'manifests/base'): Promise<Manifest[]> {
+/** The default overlay's manifests (rendered from charts/nlb-guard) as kustomize reads them. */
+export async function renderManifests(cp: ControlPlane, dir = 'manifests/overlays/default'): Promise<Manifest[]> {
   const rendered = await cp.kubectl(['kustomize', join(ROOT, dir)])
   const documents = parseAllDocuments(rendered.stdout)
   if (!Array.isArray(documents)) return []

@@ -48,12 +48,12 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
   t.teardown(() => guard.stop())
   const manifests = await renderManifests(cp)
 
-  // The whole base (Namespace, RBAC, Deployment, …) is stored for real, with the webhook
+  // The whole default overlay (Namespace, RBAC, Deployment, …) is stored for real, with the webhook
   // configurations pointed at the local server instead of the in-cluster Service.
   const webhooks = pointAt(manifests, guard)
   const rest = manifests.filter((m) => m.kind !== 'MutatingWebhookConfiguration' && m.kind !== 'ValidatingWebhookConfiguration')
   const applied = await kubectl(['apply', '-f', '-'], { input: toYaml([...rest, ...webhooks]), allowFail: true })
-  t.equal(applied.code, 0, `manifests/base applied: ${applied.stderr}`)
+  t.equal(applied.code, 0, `manifests/overlays/default applied: ${applied.stderr}`)
   await kubectl(['create', 'namespace', 'e2e'])
   const ns = ['-n', 'e2e']
 

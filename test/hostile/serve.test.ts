@@ -51,7 +51,7 @@ function httpBody(port: number, path: string): Promise<string> {
 /** The server's V8 heap in use, from its own metrics: RSS also holds ts-node's TypeScript compiler. */
 async function heapUsed(metricsPort: number): Promise<number> {
   const metrics = await httpBody(metricsPort, '/metrics')
-  return Number(/^nlb_guard_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN)
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN)
 }
 
 function httpStatus(port: number, path: string): Promise<number> {

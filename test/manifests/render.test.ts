@@ -1,12 +1,11 @@
-// What `kubectl apply -k manifests/overlays/<name>` installs, checked against what nlb-guard
-// expects of it: the config file, the ports, the probes, the webhook policies, least privilege.
+// What `kubectl apply -k manifests/overlays/<name>` installs (rendered from charts/nlb-guard by
+// charts/render-manifests.sh), checked against what nlb-guard expects of it: the config file, the
+// ports, the probes, the webhook policies, least privilege.
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parse as parseYaml, parseAllDocuments } from 'yaml'
-import type { z } from 'zod'
-import { Config, loadConfig, parseConfig } from '../../webhook/config.js'
+import { parseConfig } from '../../webhook/config.js'
 import { ROOT } from '../fixtures/cli.js'
 
 interface Meta {
@@ -97,54 +96,26 @@ function container(deployment: Deployment): Container {
   return first
 }
 
-/** A `--flag=value` (or `--flag value`) from a container's args. */
-function flag(args: readonly string[], name: string): string | undefined {
-  for (const [i, arg] of args.entries()) {
-    if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1)
-    if (arg === name) return args[i + 1]
-  }
-  return undefined
-}
-
 function isSubset(selector: Record<string, string>, labels: Record<string, string>): boolean {
   return Object.entries(selector).every(([key, value]) => labels[key] === value)
-}
-
-/** Every key of the config schema, dotted: `port`, `tls.certFile`, `sidecar.resources.limits.cpu`... */
-function schemaKeys(schema: z.ZodType, prefix = ''): string[] {
-  let inner = schema as { def: { type: string; innerType?: z.ZodType }; shape?: Record<string, z.ZodType> }
-  while ((inner.def.type === 'default' || inner.def.type === 'optional') && inner.def.innerType !== undefined) {
-    inner = inner.def.innerType as unknown as typeof inner
-  }
-  if (inner.def.type !== 'object' || inner.shape === undefined) return []
-  return Object.entries(inner.shape).flatMap(([key, value]) => [`${prefix}${key}`, ...schemaKeys(value, `${prefix}${key}.`)])
 }
 
 const rendered = new Map(await Promise.all(OVERLAYS.map(async (overlay) => [overlay, await render(overlay)] as const)))
 const get = (overlay: (typeof OVERLAYS)[number]): K8sObject[] => rendered.get(overlay) ?? []
 
-t.test('base/config.yaml is complete and every value is the default', async (t) => {
-  const text = await readFile(`${ROOT}manifests/base/config.yaml`, 'utf8')
-  const fromFile = (parseYaml(text) ?? {}) as Record<string, unknown>
-  // loadConfig reads it as `serve --config` does.
-  t.same(await loadConfig(`${ROOT}manifests/base/config.yaml`), parseConfig({}), 'loads as exactly the defaults')
-  for (const key of schemaKeys(Config)) {
-    const value = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], fromFile)
-    const leaf = key.split('.').at(-1) ?? key
-    // Optional keys without a default are shown commented out, with an example value.
-    t.ok(value !== undefined || new RegExp(`^#(\\s+)${leaf}:`, 'm').test(text), `${key} is in the file`)
-  }
-})
-
 for (const overlay of OVERLAYS) {
   t.test(`overlay ${overlay}`, async (t) => {
     const objects = get(overlay)
-    const config = await loadConfig(`${ROOT}manifests/base/config.yaml`)
     const deployment = only<Deployment>(objects, 'Deployment', 'nlb-guard')
     const pod = deployment.spec.template.spec
     const podLabels = deployment.spec.template.metadata.labels
     const main = container(deployment)
     const args = main.args ?? []
+    const configFile = args.find((a) => a.startsWith('--config='))?.slice('--config='.length) ?? ''
+    const configMount = main.volumeMounts.find((m) => configFile.startsWith(`${m.mountPath}/`))
+    const configMap = only<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap', pod.volumes.find((v) => v.name === configMount?.name)?.configMap?.name)
+    const configText = configMap.data[configFile.split('/').at(-1) ?? ''] ?? ''
+    const config = parseConfig(parseYaml(configText))
     const portNamed = (name: string) => main.ports.find((p) => p.name === name)?.containerPort
 
     t.test('everything namespaced lives in nlb-guard-system, which nlb-guard ignores and runs restricted', async (t) => {
@@ -153,15 +124,11 @@ for (const overlay of OVERLAYS) {
       t.match(only(objects, 'Namespace', NAMESPACE).metadata.labels, { 'nlb-guard.io/ignore': 'true', 'pod-security.kubernetes.io/enforce': 'restricted' })
     })
 
-    t.test('serve reads the mounted config.yaml', async (t) => {
-      t.equal(args[0], 'serve')
-      const configFile = flag(args, '--config') ?? ''
-      const mount = main.volumeMounts.find((m) => configFile.startsWith(`${m.mountPath}/`))
-      t.ok(mount, `${configFile} is on a mounted volume`)
-      const volume = pod.volumes.find((v) => v.name === mount?.name)
-      const configMap = only(objects, 'ConfigMap', volume?.configMap?.name)
-      const data = (configMap as K8sObject & { data: Record<string, string> }).data
-      t.equal(data[configFile.split('/').at(-1) ?? ''], await readFile(`${ROOT}manifests/base/config.yaml`, 'utf8'), 'the ConfigMap holds base/config.yaml')
+    t.test('serve reads the mounted config.yaml, which holds every setting', async (t) => {
+      t.same(args, ['serve', '--config=/etc/nlb-guard/config.yaml'], 'no flag beside the file: one place for every setting')
+      t.ok(configMount, `${configFile} is on a mounted volume`)
+      t.match(config, { namespace: NAMESPACE, serviceName: 'nlb-guard', webhookConfigurationName: 'nlb-guard', excludedNamespaces: ['kube-system', NAMESPACE] })
+      t.equal(config.sidecar.image.split(':').at(-1), main.image.split(':').at(-1), 'the sidecar image has the Deployment image\'s tag (one place: image.tag of the chart)')
     })
 
     t.test('ports, probes and Service agree with the config', async (t) => {
@@ -266,14 +233,10 @@ for (const overlay of OVERLAYS) {
       const webhookConfigRules = rules('ClusterRole').filter((r) => r.apiGroups.includes('admissionregistration.k8s.io'))
       const secretRules = rules('Role').filter((r) => r.resources.includes('secrets'))
       if (overlay === 'default') {
-        t.equal(flag(args, '--cert-mode'), 'bootstrap')
-        t.equal(flag(args, '--webhook-name'), 'nlb-guard')
-        const secret = flag(args, '--cert-secret')
+        t.equal(config.certMode, 'bootstrap')
+        const secret = config.certSecret
         t.equal(secret, 'nlb-guard-tls')
-        // The Secret lives in the pod's own namespace, wherever kustomize puts it.
-        t.equal(flag(args, '--namespace'), '$(POD_NAMESPACE)')
-        t.match((main as Container & { env?: unknown[] }).env, [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }])
-        t.same(webhookConfigRules, [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [flag(args, '--webhook-name')], verbs: ['get', 'patch'] }], 'only its own webhook configurations, get and patch')
+        t.same(webhookConfigRules, [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [config.webhookConfigurationName], verbs: ['get', 'patch'] }], 'only its own webhook configurations, get and patch')
         // create cannot be limited by name, so it is granted in nlb-guard's namespace only.
         t.same(secretRules, [
           { apiGroups: [''], resources: ['secrets'], resourceNames: [secret], verbs: ['get', 'update', 'patch'] },
@@ -293,9 +256,9 @@ for (const overlay of OVERLAYS) {
         interface Issuer extends K8sObject {
           spec: { selfSigned?: object; ca?: { secretName: string } }
         }
-        t.equal(flag(args, '--tls-cert'), '/tls/tls.crt')
-        t.equal(flag(args, '--tls-key'), '/tls/tls.key')
-        t.equal(flag(args, '--cert-mode'), 'files')
+        t.equal(config.tls.certFile, '/tls/tls.crt')
+        t.equal(config.tls.keyFile, '/tls/tls.key')
+        t.equal(config.certMode, 'files')
         const mount = main.volumeMounts.find((m) => m.mountPath === '/tls')
         const secretName = pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName
         const serving = all<Certificate>(objects, 'Certificate').find((c) => c.spec.secretName === secretName)

@@ -42,11 +42,26 @@ t.test('a v1 review of a UDP Service is patched, in v1, with the uid echoed', as
     { op: 'add', path: '/metadata/annotations', value: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
   ])
   t.match(body.response.warnings[0], /Classic ELB cannot carry UDP/)
+  t.match(body.response.auditAnnotations, { decision: 'mutated', rules: 'S2', changes: /aws-load-balancer-type: "nlb".*Classic ELB/ }, 'the audit log says what was changed and why')
   t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_admission_requests_total'), /result="patched"\} 1/)
-  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule="S2"\} 1/)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule="S2",dry_run="false"\} 1/)
   const log = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'admission')
   t.match(log, { uid: 'u-1', kind: 'Service', namespace: 'demo', name: 'echo', operation: 'CREATE', decision: 'patched', rules: ['S2'] })
   t.notMatch(lines.join(''), /selector|12345/, 'the log names the object but holds none of its contents')
+})
+
+t.test('a dry run is counted apart, and the validating webhook\'s "would have" is no mutation', async (t) => {
+  const { app, metrics } = setup()
+  const dryRun = reviewFor(serviceObject({ udp: true }), { uid: 'd-1' }) as { request: Record<string, unknown> }
+  dryRun.request['dryRun'] = true
+  const res = await app.inject({ method: 'POST', url: '/mutate', payload: dryRun })
+  t.equal(res.json().response.patchType, 'JSONPatch', 'a dry run is answered like a write')
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule="S2",dry_run="true"\} 1/)
+  t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /dry_run="false"/, 'and is not a change')
+  // A Local UDP NLB without cross-zone: /validate says what the mutating webhook would have done.
+  const validated = await app.inject({ method: 'POST', url: '/validate', payload: reviewFor(serviceObject({ udp: true, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' }, local: true })) })
+  t.match(validated.json().response.warnings[0], /^nlb-guard would have/)
+  t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /dry_run="false"/, '"would have" changes nothing')
 })
 
 t.test('a v1beta1 review is answered in v1beta1', async (t) => {
@@ -60,7 +75,7 @@ t.test('a v1beta1 review is answered in v1beta1', async (t) => {
 t.test('a TCP Service needs no patch', async (t) => {
   const { app } = setup()
   const res = await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: false })) })
-  t.same(res.json().response, { uid: 'uid-1', allowed: true })
+  t.same(res.json().response, { uid: 'uid-1', allowed: true }, 'nothing changed: no audit annotation either')
 })
 
 t.test('the mutating webhook denies mixed protocols on an old cluster', async (t) => {
@@ -70,7 +85,8 @@ t.test('the mutating webhook denies mixed protocols on an old cluster', async (t
   t.equal(response.allowed, false)
   t.equal(response.status.code, 403)
   t.match(response.status.message, /TCP and UDP.*Kubernetes 1\.19\.16.*"echo-tcp".*"echo-udp"/s)
-  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule="S1"\} 1/)
+  t.match(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule="S1",dry_run="false"\} 1/)
+  t.match(response.auditAnnotations, { decision: 'denied', rules: 'S1', reason: /TCP and UDP/ }, 'the audit log says what was denied and why')
 })
 
 t.test('/validate never patches: it reports changes, and denies a missing required one', async (t) => {

@@ -107,6 +107,14 @@ t.test('nlb-guard serve over real TLS', async (t) => {
     t.match(metrics.body, /nlb_guard_admission_duration_seconds_bucket\{le="0.001",webhook="mutate",kind="Service"\}/)
     t.match(metrics.body, /nlb_guard_cluster_version_info\{version="1.30.0",source="override"\} 1/)
     t.match(metrics.body, /nlb_guard_certificate_not_after_timestamp_seconds \d+/)
+    const version = (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+    t.match(metrics.body, new RegExp(`^nlb_guard_build_info\\{version="${version.replace(/\./g, '\\.')}",node_version="${process.version}"\\} 1$`, 'm'), 'build_info: the package version and Node')
+    t.match(metrics.body, /^nlb_guard_ready 1$/m, 'ready, as /readyz says')
+    t.match(metrics.body, /^nlb_guard_service_cache_synced 1$/m, 'no cache needed without a cluster')
+    // Node's standard metrics unprefixed, as stock dashboards expect.
+    t.match(metrics.body, /^process_resident_memory_bytes \d+/m)
+    t.match(metrics.body, /^nodejs_eventloop_lag_p99_seconds /m)
+    t.notMatch(metrics.body, /nlb_guard_process_|nlb_guard_nodejs_/)
   })
 
   t.test('SIGTERM: not ready, then a clean exit', async (t) => {

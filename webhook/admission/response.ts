@@ -21,6 +21,11 @@ export interface AdmissionResponse {
   readonly patch?: string
   readonly warnings?: readonly string[]
   readonly status?: AdmissionStatus
+  /**
+   * Kept in the apiserver's audit log, each key prefixed with the webhook's name
+   * (`services.nlb-guard.io/decision`). Keys must be qualified-name segments.
+   */
+  readonly auditAnnotations?: Readonly<Record<string, string>>
 }
 
 export interface AdmissionReviewResponse {
@@ -124,13 +129,28 @@ export function errored(uid: string, code: 400 | 500, message: string): Admissio
   return { uid, allowed: false, status: { code, reason: code === 400 ? 'BadRequest' : 'InternalError', message: capRunes(message, MAX_MESSAGE_RUNES) } }
 }
 
+/** An audit annotation's value: the audit log is kept for months, so one admission adds little to it. */
+export const MAX_AUDIT_VALUE_RUNES = 1024
+
+/** What nlb-guard did to the object, for the audit log: the decision, the rules, and why. */
+export function auditAnnotations(decision: 'mutated' | 'denied', rules: readonly string[], why: string): Record<string, string> {
+  return { decision, rules: [...new Set(rules)].join(','), [decision === 'denied' ? 'reason' : 'changes']: capRunes(why, MAX_AUDIT_VALUE_RUNES) }
+}
+
 /** A rule decision as a response; `patch: false` (the validating webhook) reports changes instead of making them. */
 export function fromDecision(uid: string, decision: Decision, options: { patch: boolean }): AdmissionResponse {
-  if (!decision.allowed) return denied(uid, decision.message, warningsOf(decision))
-  if (options.patch) return patched(uid, decision.ops, warningsOf(decision))
+  if (!decision.allowed) {
+    return { ...denied(uid, decision.message, warningsOf(decision)), auditAnnotations: auditAnnotations('denied', [decision.rule], decision.message) }
+  }
+  if (options.patch) {
+    const response = patched(uid, decision.ops, warningsOf(decision))
+    if (response.patch === undefined) return response
+    return { ...response, auditAnnotations: auditAnnotations('mutated', decision.changes.map((c) => c.rule), decision.changes.map((c) => c.message).join(' | ')) }
+  }
   const required = decision.changes.find((c) => c.required)
   if (required) {
-    return denied(uid, `nlb-guard's mutating webhook did not make a change this object needs: ${required.message}`, decision.hints)
+    const message = `nlb-guard's mutating webhook did not make a change this object needs: ${required.message}`
+    return { ...denied(uid, message, decision.hints), auditAnnotations: auditAnnotations('denied', [required.rule], message) }
   }
   return allowed(uid, [...decision.changes.map((c) => `nlb-guard would have ${c.message}`), ...decision.hints])
 }

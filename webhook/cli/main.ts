@@ -1,6 +1,7 @@
 import type { CliIo, Command } from '../../lib/cli.js'
 import { reportUsageError, UsageError } from '../../lib/args.js'
 import { ConfigError } from '../../lib/errors.js'
+import { packageVersion } from './version.js'
 
 /**
  * Commands load lazily: `fix` and `check` must not pay for fastify, client-node or node-forge. The
@@ -51,19 +52,5 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       return 1
     }
     throw error
-  }
-}
-
-/** The version in package.json, found upwards from this file (webhook/cli, dist/webhook/cli, dist/bundle). */
-async function packageVersion(): Promise<string> {
-  const { readFile } = await import('node:fs/promises')
-  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
-    try {
-      const manifest = JSON.parse(await readFile(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string }
-      if (manifest.name === 'nlb-guard' && manifest.version !== undefined) return manifest.version
-    } catch (error: unknown) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-    if (dir.pathname === '/') return 'unknown'
   }
 }

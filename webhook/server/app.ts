@@ -151,13 +151,16 @@ export function registerAdmission(app: { post: FastifyInstance['post'] }, admiss
  * The plain-HTTP server for /metrics, /healthz and /readyz (kubelet probes present no client
  * certificate): the same timeouts as the TLS port, so slow or silent connections are closed there too.
  */
-export function buildMetricsServer(deps: Pick<ServerDeps, 'metrics' | 'readiness'>) {
+export function buildMetricsServer(deps: Pick<ServerDeps, 'metrics' | 'readiness'> & { readonly serviceCacheSynced?: () => boolean }) {
   // connectionTimeout: Node's request checks start at a request's first byte, so a plain connection
   // that sends nothing is held forever without a socket timeout (the TLS port has its handshake timeout).
   const app = Fastify({ logger: false, http: HTTP_TIMEOUTS, ...SERVER_TIMEOUTS, connectionTimeout: REQUEST_TIMEOUT_MS, forceCloseConnections: 'idle' })
-  app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
-  )
+  app.get('/metrics', async (_request, reply) => {
+    // Read at each scrape, from the same checks as /readyz; no cache kept (injection off) needs no sync.
+    deps.metrics.ready.set(deps.readiness.reasons().length === 0 ? 1 : 0)
+    deps.metrics.serviceCacheSynced.set(deps.serviceCacheSynced === undefined || deps.serviceCacheSynced() ? 1 : 0)
+    return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
+  })
   registerHealth(app, deps.readiness)
   return app
 }
@@ -197,7 +200,11 @@ function handleReview(
   const kind = kindLabel(request.kind.kind)
   metrics.requests.inc({ webhook: mode, kind, operation: operationLabel(request.operation), result: result.outcome })
   metrics.duration.observe({ webhook: mode, kind }, seconds)
-  for (const rule of result.rules) (result.outcome === 'denied' ? metrics.denials : metrics.mutations).inc({ rule })
+  // Only what was done: a patch sent, or a denial; the validating webhook's "would have" warnings are neither.
+  const dryRun = request.dryRun === true ? 'true' : 'false'
+  if (result.outcome === 'patched' || result.outcome === 'denied') {
+    for (const rule of result.rules) (result.outcome === 'denied' ? metrics.denials : metrics.mutations).inc({ rule, dry_run: dryRun })
+  }
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.
   log.info(

@@ -54,11 +54,12 @@ export function tlsFailureReason(code: string): string {
  * nlb-guard's Prometheus metrics, on a registry of their own (never prom-client's global one, so
  * tests and several servers in one process do not share counters).
  */
-export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+export function createMetrics(options: { defaultMetrics?: boolean; version?: string } = {}) {
   const registry = new Registry()
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'nlb_guard_' })
+  // Unprefixed, as every Node exporter names them, so stock Node.js dashboards and alerts work.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  return {
+  const metrics = {
     registry,
     requests: new Counter({
       name: 'nlb_guard_admission_requests_total',
@@ -74,16 +75,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 10],
       registers,
     }),
+    // dry_run: a `kubectl apply --dry-run=server` is answered like a write but stores nothing, so a
+    // dashboard of what nlb-guard changed filters dry_run="false".
     mutations: new Counter({
       name: 'nlb_guard_mutations_total',
-      help: 'Objects changed, by rule.',
-      labelNames: ['rule'] as const,
+      help: 'Objects the mutating webhook changed (a patch sent), by rule and dry_run (true, false).',
+      labelNames: ['rule', 'dry_run'] as const,
       registers,
     }),
     denials: new Counter({
       name: 'nlb_guard_denials_total',
-      help: 'Objects denied, by rule.',
-      labelNames: ['rule'] as const,
+      help: 'Objects denied, by rule and dry_run (true, false).',
+      labelNames: ['rule', 'dry_run'] as const,
       registers,
     }),
     badRequests: new Counter({
@@ -132,6 +135,22 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'LoadBalancer Services with UDP ports held in the informer cache.',
       registers,
     }),
+    buildInfo: new Gauge({
+      name: 'nlb_guard_build_info',
+      help: "nlb-guard's version and the Node.js it runs on (value 1).",
+      labelNames: ['version', 'node_version'] as const,
+      registers,
+    }),
+    ready: new Gauge({
+      name: 'nlb_guard_ready',
+      help: '1 when /readyz answers 200 (certificate loaded, cluster version known, Service cache synced, not shutting down), else 0.',
+      registers,
+    }),
+    serviceCacheSynced: new Gauge({
+      name: 'nlb_guard_service_cache_synced',
+      help: '1 once the Service informer has listed (or when Pod injection is off and no cache is kept), 0 before.',
+      registers,
+    }),
     mixedProtocolCapability: new Gauge({
       name: 'nlb_guard_mixed_protocol_capability',
       help: 'Whether the rules take the cluster to accept mixed-protocol LoadBalancer Services (1) or not (0), by where that comes from: source="config" (mixedProtocolLBService), "probe" (the apiserver answered a dry-run), "version-table" (the probe could not run). One series at a time.',
@@ -145,6 +164,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       registers,
     }),
   }
+  if (options.version !== undefined) metrics.buildInfo.set({ version: options.version, node_version: process.version }, 1)
+  return metrics
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -13,6 +13,7 @@ import { parseKubeVersion, type KubeVersion } from '../rules/version.js'
 import type { WebhookServer } from './app.js'
 import { buildMetricsServer, buildServer, registerAdmission } from './app.js'
 import { loadServingTls, resolveCertMode, startCertificateSource } from './certificates.js'
+import { packageVersion } from '../cli/version.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
@@ -32,7 +33,7 @@ export interface RunningServer {
  * that read them, the certificate source; then it listens.
  */
 export async function start(config: Config, io: CliIo): Promise<RunningServer> {
-  const metrics = createMetrics()
+  const metrics = createMetrics({ version: await packageVersion() })
   const readiness = new Readiness()
   const certMode = resolveCertMode(config, runningInCluster())
   const { tls, generatedCaFile } = await loadServingTls(config, certMode)
@@ -92,7 +93,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
         : 'Pod injection is off: sidecar.injection is never',
     )
   }
-  const metricsApp = buildMetricsServer({ metrics, readiness })
+  const metricsApp = buildMetricsServer({ metrics, readiness, ...(serviceCache === undefined ? {} : { serviceCacheSynced: () => serviceCache.synced() }) })
   const metricsAddress = metricsBindAddress(config)
 
   serviceCache?.start()
