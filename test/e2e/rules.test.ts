@@ -117,6 +117,27 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
     t.match(single.stderr, /turns cross-zone load balancing off .* nlb-guard\.io\/allow-single-zone/)
   })
 
+  t.test('S3: the cross-zone attribute as the AWS Load Balancer Controller reads it (the last value of a repeated key)', async (t) => {
+    const ATTRS = 'service.beta.kubernetes.io/aws-load-balancer-attributes'
+    const repeated = await kubectl(['apply', ...ns, '-f', '-'], {
+      input: service('repeated', { local: true, annotations: { [TYPE]: 'external', [ATTRS]: 'load_balancing.cross_zone.enabled=true,load_balancing.cross_zone.enabled=false' } }),
+      allowFail: true,
+    })
+    t.not(repeated.code, 0, 'true then false: the controller applies false, so it is denied')
+    t.match(repeated.stderr, /denied the request: Service e2e\/repeated has externalTrafficPolicy: Local and turns cross-zone load balancing off \(service\.beta\.kubernetes\.io\/aws-load-balancer-attributes: "load_balancing\.cross_zone\.enabled=false"\)/)
+    const unreadable = await kubectl(['apply', ...ns, '-f', '-'], {
+      input: service('unreadable', { local: true, annotations: { [TYPE]: 'external', 'nlb-guard.io/allow-single-zone': 'true', [ATTRS]: 'load_balancing.cross_zone.enabled= false' } }),
+      allowFail: true,
+    })
+    t.not(unreadable.code, 0, 'a value the controller cannot read is denied, even with the single-zone opt-out')
+    t.match(unreadable.stderr, /load_balancing\.cross_zone\.enabled is " false" .* neither true nor false/)
+    const last = await kubectl(['apply', '--dry-run=server', ...ns, '-f', '-'], {
+      input: service('last-true', { local: true, annotations: { [TYPE]: 'external', [ATTRS]: 'load_balancing.cross_zone.enabled=false,load_balancing.cross_zone.enabled=true' } }),
+      allowFail: true,
+    })
+    t.equal(last.code, 0, `false then true: the controller applies true, so it is allowed ${last.stderr}`)
+  })
+
   t.test('S1 on a cluster that supports mixed protocols: allowed, with the AWS warning', async (t) => {
     const r = await kubectl(['apply', '--dry-run=server', '-o', 'json', ...ns, '-f', '-'], { input: service('echo', { ports: [[12345, 'TCP'], [12345, 'UDP']] }) })
     t.match(r.stderr, /Warning: .*in-tree AWS cloud provider never builds a mixed-protocol load balancer/)

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
+import { main } from '../../webhook/cli/main.js'
 import { checkCommand, fixCommand } from '../../webhook/offline/command.js'
 import { capture, runCli } from '../fixtures/cli.js'
 
@@ -212,7 +213,7 @@ t.test('--output github: workflow commands with file, line and escaped text', as
   t.match(lines[1], /^::notice file=.*,line=1,title=nlb-guard%3A hint::Service dns: Service dns: UDP ports/)
   t.equal(lines.at(-1), 'nlb-guard check: 1 object(s) would be changed or denied')
   const usage = capture()
-  t.equal(await checkCommand(['-o', 'sarif'], usage), 2)
+  t.equal(await main(['check', '-o', 'sarif'], usage), 2)
   t.match(usage.err(), /--output must be one of text, json, github/)
 })
 

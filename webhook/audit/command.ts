@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { HELP_FLAG, optionsText, parseFlags, UsageError, type Flags } from '../../lib/args.js'
 import type { Command } from '../../lib/cli.js'
 import { errorMessage } from '../../lib/errors.js'
 import { ConfigError, loadConfig } from '../config.js'
@@ -10,6 +10,15 @@ import { OUTPUT_FORMATS } from '../offline/report.js'
 import { parseKubeVersion } from '../rules/version.js'
 import { auditCluster } from './audit.js'
 
+const FLAGS = {
+  kubeconfig: { type: 'string', value: 'FILE', help: 'kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)' },
+  context: { type: 'string', value: 'NAME', help: 'the kubeconfig context to use (default: its current context)' },
+  'kube-version': { type: 'string', value: 'X.Y.Z', help: "the version the rules assume (default: config, else the cluster's /version)" },
+  config: { type: 'string', value: 'FILE', help: 'nlb-guard configuration (as given to serve)' },
+  output: { type: 'string', short: 'o', value: 'FORMAT', help: 'text (default), json (one JSON object per finding and line) or github' },
+  help: HELP_FLAG,
+} as const satisfies Flags
+
 const USAGE = `Usage: nlb-guard audit [--kubeconfig FILE] [--context NAME] [--kube-version X.Y.Z] [--config FILE] [-o text|json|github]
 
 Reads a live cluster (read-only: it lists Services, Pods, ReplicaSets and Jobs) and reports what the
@@ -20,37 +29,14 @@ command that restarts it. Namespaces in the config's excludedNamespaces are skip
 skips them. In a pod, it uses the pod's service account (manifests/audit grants it the lists).
 
 Options:
-  --kubeconfig FILE      kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)
-  --context NAME         the kubeconfig context to use (default: its current context)
-  --kube-version X.Y.Z   the version the rules assume (default: config, else the cluster's /version)
-  --config FILE          nlb-guard configuration (as given to serve)
-  -o, --output FORMAT    text (default), json (one JSON object per finding and line) or github
-  -h, --help             show this help
+${optionsText(FLAGS)}
 
 ${EXIT_CODES_HELP.replace('a file, document or object that cannot be read', 'the cluster cannot be reached or read, an object that cannot be read')}`
 
 export const auditCommand: Command = async (argv, io) => {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        kubeconfig: { type: 'string' },
-        context: { type: 'string' },
-        'kube-version': { type: 'string' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
-    if (values.output !== undefined && !(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
-      throw new Error(`--output must be one of ${OUTPUT_FORMATS.join(', ')}, not "${values.output}"`)
-    }
-  } catch (error: unknown) {
-    io.stderr.write(`nlb-guard audit: ${errorMessage(error)}\n\n${USAGE}`)
-    return EXIT.usage
+  const { values } = parseFlags(FLAGS, argv, { usage: USAGE })
+  if (values.output !== undefined && !(OUTPUT_FORMATS as readonly string[]).includes(values.output)) {
+    throw new UsageError(`--output must be one of ${OUTPUT_FORMATS.join(', ')}, not "${values.output}"`, { usage: USAGE })
   }
   if (values.help) {
     io.stdout.write(USAGE)

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { HELP_FLAG, optionsText, parseFlags, UsageError, type Flags } from '../../lib/args.js'
 import type { CliIo, Command } from '../../lib/cli.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { parseKubeVersion } from '../rules/version.js'
@@ -8,7 +8,6 @@ import { DEFAULT_SPLIT_NAME, fixManifests } from './fix.js'
 import { readInputs } from './inputs.js'
 import type { OutputFormat, Voice } from './report.js'
 import { formatFinding, OUTPUT_FORMATS } from './report.js'
-import { errorMessage } from '../../lib/errors.js'
 
 /**
  * Without --kube-version or a kubeVersion in the config, assume a cluster that supports
@@ -23,6 +22,25 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error (an unknown flag, a bad value)
   3  input or config error: a file, document or object that cannot be read, or a bad --config
 `
+
+/** The flags of fix and check, in one table: parseFlags reads them, the usage text lists them. */
+const COMMON_FLAGS = {
+  filename: { type: 'string', short: 'f', multiple: true, value: 'PATH', help: 'a file, a directory (its .yaml, .yml and .json files) or - for stdin; repeatable;\npaths may also be given without -f; default: stdin' },
+  recursive: { type: 'boolean', short: 'R', help: 'read directories given with -f recursively' },
+  'kube-version': { type: 'string', value: 'X.Y.Z', help: `the cluster version the rules assume (default: config, else ${DEFAULT_OFFLINE_KUBE_VERSION})` },
+  config: { type: 'string', value: 'FILE', help: 'nlb-guard configuration (mixedProtocolLBService, unbuildableMixedProtocol, sidecar, ...)' },
+  output: { type: 'string', short: 'o', value: 'FORMAT', help: 'text (default), json (one JSON object per finding and line) or github\n(GitHub Actions annotations on the pull request); fix writes them to stderr' },
+} as const satisfies Flags
+
+const FLAGS = {
+  fix: {
+    ...COMMON_FLAGS,
+    split: { type: 'boolean', help: 'rewrite a mixed-protocol LoadBalancer Service that the cluster or its load\nbalancer cannot build as one Service per protocol (each gets its own address)' },
+    'split-name': { type: 'string', value: 'T', help: `names of the split Services, from {name} and {protocol} (default: ${DEFAULT_SPLIT_NAME})` },
+    help: HELP_FLAG,
+  },
+  check: { ...COMMON_FLAGS, help: HELP_FLAG },
+} as const satisfies Record<string, Flags>
 
 const usage = (name: 'fix' | 'check'): string => `Usage: nlb-guard ${name} [-f PATH]... [PATH]... [-R] [--kube-version X.Y.Z] [--config FILE] [-o text|json|github]${name === 'fix' ? ' [--split [--split-name T]]' : ''}
 
@@ -40,25 +58,9 @@ Inputs are read as kubectl reads them: YAML 1.1 (port: 0123 is 83), merge keys, 
 streams (Helm's "# Source:" comments are reported), JSON, kind: List and typed lists (ServiceList, ...).
 
 Options:
-  -f, --filename PATH    a file, a directory (its .yaml, .yml and .json files) or - for stdin; repeatable;
-                         paths may also be given without -f; default: stdin
-  -R, --recursive        read directories given with -f recursively
-  --kube-version X.Y.Z   the cluster version the rules assume (default: config, else ${DEFAULT_OFFLINE_KUBE_VERSION})
-  --config FILE          nlb-guard configuration (mixedProtocolLBService, unbuildableMixedProtocol, sidecar, ...)
-  -o, --output FORMAT    text (default), json (one JSON object per finding and line) or github
-                         (GitHub Actions annotations on the pull request)${name === 'fix' ? '; reports go to stderr' : ''}
-${
-  name === 'fix'
-    ? `  --split               rewrite a mixed-protocol LoadBalancer Service that the cluster or its load
-                         balancer cannot build as one Service per protocol (each gets its own address)
-  --split-name T         names of the split Services, from {name} and {protocol} (default: ${DEFAULT_SPLIT_NAME})
-`
-    : ''
-}  -h, --help             show this help
+${optionsText(FLAGS[name])}
 
 ${EXIT_CODES_HELP}`
-
-class UsageProblem extends Error {}
 
 interface Run {
   readonly findings: readonly Finding[]
@@ -68,40 +70,22 @@ interface Run {
 }
 
 async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): Promise<Run | number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: true,
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        recursive: { type: 'boolean', short: 'R' },
-        'kube-version': { type: 'string' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-        split: { type: 'boolean' },
-        'split-name': { type: 'string' },
-      },
-    })
-    if (name !== 'fix' && (parsed.values.split !== undefined || parsed.values['split-name'] !== undefined)) {
-      throw new UsageProblem('--split and --split-name belong to fix')
-    }
-    const format = parsed.values.output ?? 'text'
-    if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) throw new UsageProblem(`--output must be one of ${OUTPUT_FORMATS.join(', ')}, not "${format}"`)
-    const splitName = parsed.values['split-name']
-    if (splitName !== undefined && !splitName.includes('{protocol}')) throw new UsageProblem('--split-name must contain {protocol}, or every part would get the same name')
-  } catch (error: unknown) {
-    io.stderr.write(`nlb-guard ${name}: ${errorMessage(error)}\n\n${usage(name)}`)
-    return EXIT.usage
-  }
-  const { values, positionals } = parsed
+  const options = { usage: usage(name), positionals: true }
+  // check's table has no --split: parseFlags refuses it there as any unknown flag.
+  const { values, positionals } = name === 'fix' ? parseFlags(FLAGS.fix, argv, options) : parseFlags(FLAGS.check, argv, options)
   if (values.help) {
     io.stdout.write(usage(name))
     return EXIT.clean
   }
-  const format = (values.output ?? 'text') as OutputFormat
+  const output = values.output ?? 'text'
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
+    throw new UsageError(`--output must be one of ${OUTPUT_FORMATS.join(', ')}, not "${output}"`, { usage: usage(name) })
+  }
+  const format = output as OutputFormat
+  const splitName = 'split-name' in values && typeof values['split-name'] === 'string' ? values['split-name'] : undefined
+  if (splitName !== undefined && !splitName.includes('{protocol}')) {
+    throw new UsageError('--split-name must contain {protocol}, or every part would get the same name', { usage: usage(name) })
+  }
   let config
   try {
     config = await loadConfig(values.config, values['kube-version'] === undefined ? {} : { kubeVersion: values['kube-version'] })
@@ -112,7 +96,7 @@ async function run(name: 'fix' | 'check', argv: readonly string[], io: CliIo): P
   }
   const version = parseKubeVersion(config.kubeVersion ?? DEFAULT_OFFLINE_KUBE_VERSION)
   const inputs = await readInputs([...(values.filename ?? []), ...positionals], values.recursive === true, io.stdin)
-  const split = values.split === true ? (values['split-name'] ?? DEFAULT_SPLIT_NAME) : undefined
+  const split = 'split' in values && values.split === true ? (splitName ?? DEFAULT_SPLIT_NAME) : undefined
   const result = fixManifests(inputs.sources, { version, config, split, render: name === 'fix' })
   return { findings: [...inputs.errors, ...result.findings], outputs: result.outputs, format, split }
 }
