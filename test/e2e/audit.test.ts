@@ -6,23 +6,13 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { ROOT, runCli } from '../fixtures/cli.js'
-import { startControlPlane, type ControlPlane } from './harness.js'
+import { eventually, startControlPlane, type ControlPlane } from './harness.js'
 import { pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
 
 t.setTimeout(20 * 60_000)
 
 const TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await attempt()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(250)
-  }
-}
 
 const service = (name: string, namespace: string, ports: Array<[number, string]>, annotations: Record<string, string> = {}) => ({
   apiVersion: 'v1',

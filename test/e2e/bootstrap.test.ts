@@ -14,6 +14,7 @@ import { ConflictError } from '../../certs/errors.js'
 import { kubeWebhookConfigurationClient } from '../../certs/kube-client.js'
 import { freePort, runCli, spawnCli, waitFor } from '../fixtures/cli.js'
 import { startControlPlane } from './harness.js'
+import { metricsText } from './nlb-guard.js'
 
 t.setTimeout(10 * 60_000)
 
@@ -46,16 +47,6 @@ function readyz(port: number): Promise<number> {
     httpGet({ host: '127.0.0.1', port, path: '/readyz' }, (res) => {
       res.resume()
       resolve(res.statusCode ?? 0)
-    }).on('error', reject)
-  })
-}
-
-function metricsText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve(body))
     }).on('error', reject)
   })
 }

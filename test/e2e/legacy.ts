@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
-import type { ControlPlane, KubectlOptions, KubectlResult } from './harness.js'
+import { eventually, type ControlPlane, type KubectlOptions, type KubectlResult } from './harness.js'
 import { httpStatus } from './nlb-guard.js'
 
 export const NAMESPACE = 'nlb-guard-system'
@@ -20,17 +20,15 @@ export const SEED_001 = join(ROOT, 'test/fixtures/seeds/001-echo-combined.yaml')
 
 export type Obj = Record<string, unknown> & { kind: string; apiVersion: string; metadata: { name: string; namespace?: string } }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export { eventually }
 
-/** Retries while the apiserver has not picked up a webhook configuration (or an informer lags). */
-export async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await attempt()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(250)
-  }
+/** The binary is that release, and so is the /version it serves (what nlb-guard reads). */
+export async function servesVersion(t: Test, cp: ControlPlane, version: string): Promise<void> {
+  t.equal(cp.version.gitVersion, `v${version}`, 'the binary is that release')
+  // Up to 1.25 the aggregator answers /version from client-go's copy of the version package:
+  // without build.sh's -X flags for it, this reads v0.0.0-master+$Format:%H$.
+  const served = JSON.parse((await cp.kubectl(['get', '--raw', '/version'])).stdout) as { gitVersion: string; minor: string }
+  t.same({ gitVersion: served.gitVersion, minor: served.minor }, { gitVersion: `v${version}`, minor: version.split('.')[1] }, '/version reports the release (nlb-guard reads it)')
 }
 
 export function loadBalancer(name: string, options: { ports?: Array<[number, string]>; annotations?: Record<string, string>; local?: boolean } = {}): string {

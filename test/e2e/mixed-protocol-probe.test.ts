@@ -3,28 +3,17 @@
 // LoadBalancer Service; its own webhook is called for that dry-run and lets it through; nothing is
 // stored; and without the RBAC it falls back to the version table, saying so.
 import { writeFile } from 'node:fs/promises'
-import { get as httpGet } from 'node:http'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { waitFor } from '../fixtures/cli.js'
 import { startControlPlane, type ControlPlane } from './harness.js'
-import { pointAt, renderManifests, startNlbGuard, toYaml, type NlbGuard } from './nlb-guard.js'
+import { metricsText, type NlbGuard, pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
 
 t.setTimeout(10 * 60_000)
 
 const NAMESPACE = 'nlb-guard-system'
 const PROBE = 'nlb-guard-mixed-protocol-probe'
-
-function metricsText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-}
 
 /** The `nlb_guard_mixed_protocol_capability` series, as `source=value`. */
 async function capabilitySeries(guard: NlbGuard): Promise<string[]> {

@@ -129,3 +129,14 @@ export function toYaml(objects: readonly unknown[]): string {
   // YAML, not JSON: kubectl reads a stream that starts with `{` as one JSON document.
   return objects.map((o) => stringify(o)).join('---\n')
 }
+
+/** The plain-HTTP /metrics text of a running nlb-guard (its metrics port). */
+export function metricsText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk))
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+}

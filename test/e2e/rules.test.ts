@@ -6,14 +6,13 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
 import { ROOT } from '../fixtures/cli.js'
-import { startControlPlane, type ControlPlane } from './harness.js'
+import { eventually, startControlPlane, type ControlPlane } from './harness.js'
 import { pointAt, renderManifests, startNlbGuard, toYaml, type NlbGuard } from './nlb-guard.js'
 
 t.setTimeout(30 * 60_000)
 
 const TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
 const CROSS = 'service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function service(name: string, options: { ports?: Array<[number, string]>; annotations?: Record<string, string>; local?: boolean; selector?: Record<string, string> } = {}): string {
   return JSON.stringify({
@@ -29,16 +28,6 @@ function service(name: string, options: { ports?: Array<[number, string]>; annot
   })
 }
 
-/** Retries while the apiserver has not picked up a webhook configuration (or ServiceCIDR) yet. */
-async function eventually<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await attempt()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(250)
-  }
-}
 
 t.test('nlb-guard on a real kube-apiserver', async (t) => {
   const cp: ControlPlane = await startControlPlane()

@@ -2,28 +2,17 @@
 // exactly as written (no NLB annotation), kubectl prints what enforce would have changed, and the
 // would-be change is counted apart from real mutations.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { get as httpGet } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { waitFor } from '../fixtures/cli.js'
 import { startControlPlane, type ControlPlane, type KubectlResult } from './harness.js'
-import { pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
+import { metricsText, pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
 
 t.setTimeout(15 * 60_000)
 
 const TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
 const udp = (name: string) => JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'rollout' }, spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] } })
-
-function metricsText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-}
 
 t.test('enforcement: warn on a real kube-apiserver', async (t) => {
   const cp: ControlPlane = await startControlPlane()

@@ -8,7 +8,7 @@ import t from 'tap'
 import { reviewFor, serviceObject } from '../../testkit/reviews.js'
 import { waitFor } from '../fixtures/cli.js'
 import { plainGet, serve } from '../fixtures/serve.js'
-import { fakeApiserver } from './fixtures/fake-apiserver.js'
+import { startFakeApiserver } from '../../testkit/fake-apiserver.js'
 import { postRequest, RawConnection, type RawResponse } from './fixtures/raw-client.js'
 
 /**
@@ -48,7 +48,7 @@ t.test('issue 13 floods against nlb-guard serve', async (t) => {
     metadata: { name: 'wide', namespace: 'demo', resourceVersion: '7', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip', 'service.beta.kubernetes.io/aws-load-balancer-type': 'external' } },
     spec: { type: 'LoadBalancer', selector: { app: 'big' }, ports: Array.from({ length: WIDE_SERVICE_PORTS }, (_, i) => ({ name: `u${i}`, port: 30_000 + (i % 30_000), protocol: 'UDP', targetPort: 30_000 + i })) },
   }
-  const apiserver = await fakeApiserver(dir, [wide])
+  const apiserver = await startFakeApiserver(dir, [wide])
   t.teardown(() => apiserver.stop())
   const server = await serve(t, { args: ['--kubeconfig', apiserver.kubeconfig], env: { _TAPJS_PROCESSINFO_COVERAGE_: '0' }, keepLog: false })
   const pid = server.child.pid ?? 0
