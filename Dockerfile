@@ -18,7 +18,7 @@ ARG GO_VERSION=1.26.8
 # sidecar/build.sh (`npm run sidecar:build`), which the tests and the bench run.
 FROM golang:${GO_VERSION}-bookworm AS sidecar-build
 WORKDIR /src
-COPY sidecar/go.mod sidecar/*.go ./
+COPY sidecar/go.mod sidecar/*.go sidecar/*.s ./
 RUN CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -ldflags "-s -w" -o nlb-guard-healthcheck .
 
 # Nothing but the binary: no shell, no libc, no package to patch. It runs as the uid the injected

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"errors"
-	"strconv"
-	"time"
-)
+import "errors"
 
 const programName = "nlb-guard-healthcheck"
 
@@ -42,7 +38,7 @@ type options struct {
 	ports    []int
 	mode     string
 	httpPort int
-	interval time.Duration
+	interval duration
 	// Where procfs is mounted; net/udp and net/udp6 are read under it.
 	procRoot string
 }
@@ -89,7 +85,7 @@ func parseArgs(args []string) (options, error) {
 		return options{}, errHelp
 	}
 
-	opts := options{mode: modeTCP, interval: defaultIntervalMs * time.Millisecond, procRoot: "/proc"}
+	opts := options{mode: modeTCP, interval: defaultIntervalMs * millisecond, procRoot: "/proc"}
 	for _, text := range ports {
 		port, ok := integerIn(text, 1, 65535)
 		if !ok {
@@ -124,7 +120,7 @@ func parseArgs(args []string) (options, error) {
 		if !ok {
 			return options{}, errors.New("--interval-ms must be an integer from 10 to 60000, got " + quote(text))
 		}
-		opts.interval = time.Duration(ms) * time.Millisecond
+		opts.interval = duration(ms) * millisecond
 	}
 	if root, set := values["proc-root"]; set {
 		if root == "" {
@@ -145,8 +141,11 @@ func integerIn(text string, min, max int) (int, bool) {
 			return 0, false
 		}
 	}
-	value, err := strconv.Atoi(text)
-	return value, err == nil && value >= min && value <= max
+	value := 0
+	for _, r := range text {
+		value = value*10 + int(r-'0')
+	}
+	return value, value >= min && value <= max
 }
 
 func cut(s string, sep byte) (before, after string, found bool) {

@@ -4,12 +4,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseArgs(t *testing.T) {
 	opts, err := parseArgs([]string{"--port", "5060"})
-	want := options{ports: []int{5060}, mode: modeTCP, httpPort: 5060, interval: time.Second, procRoot: "/proc"}
+	want := options{ports: []int{5060}, mode: modeTCP, httpPort: 5060, interval: 1000 * millisecond, procRoot: "/proc"}
 	if err != nil || !reflect.DeepEqual(opts, want) {
 		t.Errorf("defaults: %+v %v", opts, err)
 	}
@@ -17,7 +16,7 @@ func TestParseArgs(t *testing.T) {
 		t.Error("the default interval is at most 2 s")
 	}
 	opts, err = parseArgs([]string{"--port=5060", "--port", "10000", "--port", "5060", "--mode", "http", "--http-port", "8080", "--interval-ms", "250", "--proc-root", "/host/proc"})
-	want = options{ports: []int{5060, 10000}, mode: modeHTTP, httpPort: 8080, interval: 250 * time.Millisecond, procRoot: "/host/proc"}
+	want = options{ports: []int{5060, 10000}, mode: modeHTTP, httpPort: 8080, interval: 250 * millisecond, procRoot: "/host/proc"}
 	if err != nil || !reflect.DeepEqual(opts, want) {
 		t.Errorf("repeated --port, duplicates dropped, every option: %+v %v", opts, err)
 	}

@@ -22,7 +22,7 @@ go_version="$(go env GOVERSION)"
 key="$(
   {
     printf '%s\n' "$go_version" "$(go env GOOS GOARCH)" "${flags[*]}"
-    cd "$here" && for f in go.mod $(ls ./*.go | grep -v '_test\.go$' | sort); do printf '%s\n' "$f"; cat "$f"; done
+    cd "$here" && for f in go.mod $(ls ./*.go ./*.s | grep -v '_test\.go$' | sort); do printf '%s\n' "$f"; cat "$f"; done
   } | sha256sum | cut -c1-16
 )"
 cache="${NLB_GUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nlb-guard}/sidecar"

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"strconv"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // checker polls the UDP socket table and opens or closes what the health check connects to.
@@ -162,7 +160,7 @@ func (c *checker) httpStatus() (int, string) {
 		if i > 0 {
 			body += ", "
 		}
-		body += strconv.Itoa(port)
+		body += itoa(port)
 	}
 	return 503, body + "\n"
 }
@@ -171,7 +169,7 @@ func (c *checker) acceptFailed(port int) func(error) {
 	return func(err error) {
 		c.log.log(levelWarn, "TCP server error", num("port", port), errField(err))
 		// Until descriptors are free again, a pause keeps the accept loop from spinning.
-		time.Sleep(100 * time.Millisecond)
+		sleep(100 * millisecond)
 	}
 }
 

@@ -77,7 +77,7 @@ func newTestChecker(t *testing.T, opts options) (*checker, *fakeTable, *records)
 	}
 	out := &records{}
 	table := &fakeTable{}
-	c := newChecker(opts, &logger{out: out, now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }}, table.read)
+	c := newChecker(opts, &logger{out: out, now: func() int64 { return 1_700_000_000_000 }}, table.read)
 	t.Cleanup(c.stop)
 	return c, table, out
 }
@@ -367,7 +367,7 @@ func TestHTTPPortBusyIsRetried(t *testing.T) {
 
 func TestLoggerLine(t *testing.T) {
 	var out strings.Builder
-	l := &logger{out: &out, now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }}
+	l := &logger{out: &out, now: func() int64 { return 1_700_000_000_000 }}
 	l.log(levelWarn, "busy \"x\"\n", num("port", 5060), str("state", "tcp-port-busy"), ints("ports", []int{1, 2}), errField(&pathError{path: []byte("/p\x00"), err: syscall.EADDRINUSE}))
 	want := `{"level":40,"time":1700000000000,"msg":"busy \"x\"\u000a","port":5060,"state":"tcp-port-busy","ports":[1,2],"err":{"code":"EADDRINUSE","message":"address already in use: /p"}}` + "\n"
 	if out.String() != want {

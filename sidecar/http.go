@@ -1,9 +1,6 @@
 package main
 
-import (
-	"strconv"
-	"syscall"
-)
+import "syscall"
 
 /*
  * The HTTP health check, by hand: one request per connection, answered and closed. net/http would
@@ -68,9 +65,9 @@ func answerHTTP(conn int, status func() (int, string)) {
 }
 
 func writeAnswer(conn int, code int, body, allow string, head bool) {
-	answer := "HTTP/1.1 " + strconv.Itoa(code) + " " + statusText[code] + "\r\n" +
+	answer := "HTTP/1.1 " + itoa(code) + " " + statusText[code] + "\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n" +
-		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n" +
+		"Content-Length: " + itoa(len(body)) + "\r\n" +
 		"Cache-Control: no-store\r\n" +
 		"Connection: close\r\n"
 	if allow != "" {

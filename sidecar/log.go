@@ -2,10 +2,8 @@ package main
 
 import (
 	"io"
-	"strconv"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // Pino's numeric levels: the webhook logs with pino, so both programs' lines read the same way.
@@ -22,14 +20,14 @@ type field struct {
 }
 
 func str(key, value string) field { return field{key, appendJSONString(nil, value)} }
-func num(key string, v int) field { return field{key, strconv.AppendInt(nil, int64(v), 10)} }
+func num(key string, v int) field { return field{key, appendInt(nil, int64(v))} }
 func ints(key string, v []int) field {
 	out := []byte{'['}
 	for i, n := range v {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = strconv.AppendInt(out, int64(n), 10)
+		out = appendInt(out, int64(n))
 	}
 	return field{key, append(out, ']')}
 }
@@ -51,12 +49,13 @@ func errField(err error) field {
 type logger struct {
 	mu  sync.Mutex
 	out io.Writer
-	now func() time.Time
+	// Milliseconds since the Unix epoch.
+	now func() int64
 }
 
 func (l *logger) log(level int, msg string, fields ...field) {
-	line := append([]byte(`{"level":`), strconv.Itoa(level)...)
-	line = strconv.AppendInt(append(line, `,"time":`...), l.now().UnixMilli(), 10)
+	line := appendInt([]byte(`{"level":`), int64(level))
+	line = appendInt(append(line, `,"time":`...), l.now())
 	line = appendJSONString(append(line, `,"msg":`...), msg)
 	for _, f := range fields {
 		line = appendJSONString(append(line, ','), f.key)
@@ -101,7 +100,7 @@ func errorCode(err error) string {
 			if name, known := errnoNames[errno]; known {
 				return name
 			}
-			return "errno " + strconv.Itoa(int(errno))
+			return "errno " + itoa(int(errno))
 		}
 		unwrapper, ok := err.(interface{ Unwrap() error })
 		if !ok {
@@ -118,3 +117,29 @@ func asErrno(err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+// appendInt is strconv.AppendInt in base 10: strconv would add its code to every page kept resident.
+func appendInt(out []byte, v int64) []byte {
+	if v < 0 {
+		out = append(out, '-')
+		// Negating the smallest int64 overflows; as uint64 it is the right magnitude.
+		return appendUint(out, uint64(-v))
+	}
+	return appendUint(out, uint64(v))
+}
+
+func appendUint(out []byte, v uint64) []byte {
+	var digits [20]byte
+	i := len(digits)
+	for {
+		i--
+		digits[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return append(out, digits[i:]...)
+}
+
+func itoa(v int) string { return string(appendInt(nil, int64(v))) }

@@ -46,7 +46,7 @@ export const SidecarConfig = z.strictObject({
   intervalMs: z.number().int().min(100).max(2000).default(1000),
   resources: z
     .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
-    // From the bench (README "Performance"): 2.1 MiB resident idle and under 2,000 probes, a few
+    // From the bench (README "Performance"): 1.9 MiB resident idle and under 2,000 probes, a few
     // millicores at most. The limit leaves room for the runtime's start: runc's init runs in the
     // container's cgroup and needs several MiB more than the program (opencontainers/runc#1980,
     // moby/moby#41167: containers under ~6–10 MiB fail to start).
