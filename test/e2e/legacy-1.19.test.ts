@@ -4,10 +4,9 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { pemCertificates } from '../../certs/bundle.js'
 import { legacyFolder, LEGACY_VARIANTS } from '../../manifests/legacy.js'
 import { startControlPlane } from './harness.js'
-import { admissions, asV1beta1, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, serviceAndPodRules, servesVersion, TYPE, whileDown } from './legacy.js'
+import { admissions, asV1beta1, bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
 t.setTimeout(20 * 60_000)
 
@@ -55,14 +54,7 @@ t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   t.teardown(() => guard.stop())
 
   await t.test('bootstrap mode: the Secret, the caBundle, readiness', async (t) => {
-    const secret = JSON.parse((await kubectl(['get', 'secret', 'nlb-guard-tls', '-n', NAMESPACE, '-o', 'json'])).stdout)
-    t.same(Object.keys(secret.data).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key'])
-    // What nlb-guard injects: the CA certificates of ca.crt, PEM, nothing else.
-    const expected = Buffer.from(pemCertificates(Buffer.from(secret.data['ca.crt'], 'base64').toString('utf8')).join('')).toString('base64')
-    for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
-      const bundles = (await kubectl(['get', kind, 'nlb-guard', '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}'])).stdout.split(' ')
-      t.ok(bundles.length > 0 && bundles.every((b) => b === expected), `${kind}: the Secret's CA in every webhook`)
-    }
+    await bootstrapped(t, kubectl)
     t.ok(objects.some((o) => o.kind === 'PriorityClass'), 'with its own PriorityClass')
   })
 

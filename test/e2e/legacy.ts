@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
+import { pemCertificates } from '../../certs/bundle.js'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { eventually, type ControlPlane, type KubectlOptions, type KubectlResult } from './harness.js'
 import { httpStatus } from './nlb-guard.js'
@@ -21,6 +22,18 @@ export const SEED_001 = join(ROOT, 'test/fixtures/seeds/001-echo-combined.yaml')
 export type Obj = Record<string, unknown> & { kind: string; apiVersion: string; metadata: { name: string; namespace?: string } }
 
 export { eventually }
+
+/** Bootstrap mode worked: the Secret holds the CA and serving pair, and every webhook carries its CA. */
+export async function bootstrapped(t: Test, kubectl: (args: string[], opts?: KubectlOptions) => Promise<KubectlResult>): Promise<void> {
+    const secret = JSON.parse((await kubectl(['get', 'secret', 'nlb-guard-tls', '-n', NAMESPACE, '-o', 'json'])).stdout)
+    t.same(Object.keys(secret.data).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key'])
+    // What nlb-guard injects: the CA certificates of ca.crt, PEM, nothing else.
+    const expected = Buffer.from(pemCertificates(Buffer.from(secret.data['ca.crt'], 'base64').toString('utf8')).join('')).toString('base64')
+    for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+      const bundles = (await kubectl(['get', kind, 'nlb-guard', '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}'])).stdout.split(' ')
+      t.ok(bundles.length > 0 && bundles.every((b) => b === expected), `${kind}: the Secret's CA in every webhook`)
+    }
+}
 
 /** The binary is that release, and so is the /version it serves (what nlb-guard reads). */
 export async function servesVersion(t: Test, cp: ControlPlane, version: string): Promise<void> {

@@ -18,20 +18,10 @@ import {
   unbuildablePolicy,
   WORKLOAD_WRAPPERS,
   type JsonObject,
+  labelCounter,
 } from './fixtures/arbitraries.js'
 
-const counts = new Map<string, Map<string, number>>()
-function count(property: string, label: string): void {
-  const byLabel = counts.get(property) ?? new Map<string, number>()
-  byLabel.set(label, (byLabel.get(label) ?? 0) + 1)
-  counts.set(property, byLabel)
-}
-t.teardown(() => {
-  for (const [property, byLabel] of counts) {
-    const total = [...byLabel.values()].reduce((a, b) => a + b, 0)
-    console.log(`# ${property}: ${total} runs (${[...byLabel].map(([k, v]) => `${k} ${v}`).join(', ')})`)
-  }
-})
+const count = labelCounter(t)
 
 const CORE = { group: '', version: 'v1' }
 const KINDS = [

@@ -8,20 +8,9 @@ import { unescapePointerToken } from '../../webhook/rules/patch.js'
 import type { ServiceRuleInput } from '../../webhook/rules/service.js'
 import { mutateService } from '../../webhook/rules/service.js'
 import { parseKubeVersion } from '../../webhook/rules/version.js'
-import { gateFact, kubeVersion, NUM_RUNS, oldServiceFor, service, unbuildablePolicy, type JsonObject } from './fixtures/arbitraries.js'
+import { gateFact, kubeVersion, NUM_RUNS, oldServiceFor, service, unbuildablePolicy, labelCounter, type JsonObject } from './fixtures/arbitraries.js'
 
-const counts = new Map<string, Map<string, number>>()
-function count(property: string, label: string): void {
-  const byLabel = counts.get(property) ?? new Map<string, number>()
-  byLabel.set(label, (byLabel.get(label) ?? 0) + 1)
-  counts.set(property, byLabel)
-}
-t.teardown(() => {
-  for (const [property, byLabel] of counts) {
-    const total = [...byLabel.values()].reduce((a, b) => a + b, 0)
-    console.log(`# ${property}: ${total} runs (${[...byLabel].map(([k, v]) => `${k} ${v}`).join(', ')})`)
-  }
-})
+const count = labelCounter(t)
 
 /** A generated ServiceRuleInput together with the raw object it was made from. */
 const ruleInput = service.chain((object) =>
