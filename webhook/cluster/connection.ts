@@ -6,5 +6,6 @@
 export { kubeSecretClient, kubeWebhookConfigurationClient, loadKubeConfig } from '../../certs/kube-client.js'
 export { dryRunMixedProtocolService, fetchGitVersion } from './kube.js'
 export { startServiceCache } from './services.js'
+export { kubeEventSink } from './events.js'
 
 export type ClusterConnection = typeof import('./connection.js')

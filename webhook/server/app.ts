@@ -5,6 +5,8 @@ import type { AdmissionDeps, AdmissionMode } from '../admission/handler.js'
 import { admit } from '../admission/handler.js'
 import { errored, review } from '../admission/response.js'
 import { decodeReview, ReviewDecodeError } from '../admission/review.js'
+import { eventNoteFor } from '../events/notes.js'
+import type { EventRecorder } from '../events/recorder.js'
 import { bounded, boundedOptional } from '../text/bounded.js'
 import type { Metrics } from './metrics.js'
 import { badRequestReason, kindLabel, operationLabel } from './metrics.js'
@@ -138,10 +140,10 @@ export function buildServer(deps: ServerDeps) {
 }
 
 /** POST /mutate and /validate: routes are added before the server listens. */
-export function registerAdmission(app: { post: FastifyInstance['post'] }, admission: AdmissionDeps, metrics: Metrics): void {
+export function registerAdmission(app: { post: FastifyInstance['post'] }, admission: AdmissionDeps, metrics: Metrics, events?: EventRecorder): void {
   for (const mode of ['mutate', 'validate'] as const) {
     app.post(`/${mode}`, async (request, reply) => {
-      const answer = handleReview(mode, request.body, request.log, admission, metrics)
+      const answer = handleReview(mode, request.body, request.log, admission, metrics, events)
       return reply.code(answer.status).send(answer.payload)
     })
   }
@@ -180,6 +182,7 @@ function handleReview(
   log: FastifyBaseLogger,
   admission: AdmissionDeps,
   metrics: Metrics,
+  events: EventRecorder | undefined,
 ): { status: number; payload: unknown } {
   const started = process.hrtime.bigint()
   let decoded
@@ -225,6 +228,11 @@ function handleReview(
     },
     'admission',
   )
+  // Off the hot path: record() only notes it; the recorder sends later, and never fails the admission.
+  if (events !== undefined) {
+    const note = eventNoteFor(request, mode, result)
+    if (note !== undefined) events.record(note)
+  }
   return { status: 200, payload: review(decoded.apiVersion, result.response) }
 }
 

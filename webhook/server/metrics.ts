@@ -95,6 +95,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; version?: str
       labelNames: ['rule', 'action', 'dry_run'] as const,
       registers,
     }),
+    events: new Counter({
+      name: 'nlb_guard_events_total',
+      help: 'Kubernetes Events: emitted (created or patched), aggregated into one waiting to be sent, dropped (queue full) or failed (refused by the apiserver), by reason (Mutated, Denied, WouldMutate, WouldDeny).',
+      labelNames: ['result', 'reason'] as const,
+      registers,
+    }),
     badRequests: new Counter({
       name: 'nlb_guard_bad_requests_total',
       help: 'Requests answered 4xx before any rule ran, by reason.',

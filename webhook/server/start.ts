@@ -17,6 +17,9 @@ import { packageVersion } from '../cli/version.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
+import { hostname } from 'node:os'
+import { createEventRecorder, type EventRecorder } from '../events/recorder.js'
+import { bounded } from '../text/bounded.js'
 
 export interface RunningServer {
   readonly app: WebhookServer
@@ -72,6 +75,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
   })
   readiness.add('mixed-protocol probe', () => (mixedProtocol.settled() ? null : 'not answered yet'))
 
+  const events = cluster !== undefined && kubeConfig !== undefined ? createEvents(cluster, kubeConfig, metrics, log) : undefined
   registerAdmission(
     app,
     {
@@ -81,6 +85,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
       ...(serviceCache === undefined ? {} : { rules: podRules(serviceCache, config.sidecar) }),
     },
     metrics,
+    events,
   )
   const certificates = startCertificateSource({ mode: certMode, config, kubeConfig, cluster, server: app.server, tls, metrics, readiness, log })
   if (serviceCache !== undefined) {
@@ -106,6 +111,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
   } catch (error: unknown) {
     // Nothing may keep the process alive after a failed start: stop what was started, then report.
     versionSource.stop()
+    events?.stop()
     await certificates.close()
     await serviceCache?.stop()
     await Promise.all([app.close(), metricsApp.close()])
@@ -130,6 +136,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
         await certificates.close()
         await serviceCache?.stop()
         await Promise.all([app.close(), metricsApp.close()])
+        events?.stop()
         log.info('closed')
       })()
       return closing
@@ -193,6 +200,16 @@ function createVersionSource(
 
 /** The dry-run probe's own limit: the apiserver gives a slow webhook up to 30 s, we wait less. */
 const PROBE_TIMEOUT_MS = 10_000
+
+function createEvents(cluster: ClusterConnection, kubeConfig: KubeConfig, metrics: Metrics, log: WebhookServer['log']): EventRecorder {
+  return createEventRecorder({
+    // In a pod, its name (the Deployment's downward API sets none, the hostname is the pod's name).
+    sink: cluster.kubeEventSink(kubeConfig, bounded(hostname(), 128)),
+    onResult: (result, reason) => metrics.events.inc({ result, reason }),
+    onError: (error, event) =>
+      log.warn({ reason: errorMessage(error), involved: `${event.involved.kind}/${event.involved.name}`, eventReason: event.reason }, 'cannot send a Kubernetes Event; the admission was not affected'),
+  })
+}
 
 function createServiceCache(cluster: ClusterConnection, kubeConfig: KubeConfig, metrics: Metrics, log: WebhookServer['log']): ServiceCache {
   return cluster.startServiceCache(kubeConfig, {

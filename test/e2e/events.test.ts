@@ -1,0 +1,76 @@
+// Kubernetes Events end to end on a real kube-apiserver: `kubectl describe replicaset` shows
+// nlb-guard's Event for the pod it gave a sidecar (the pod's controlling owner, known by uid), and
+// `kubectl describe service` shows the Event of an UPDATE nlb-guard mutated. A Service's CREATE
+// gets none: the mutating webhook sees it before it has a uid, so describe could not match it.
+import t from 'tap'
+import { eventually, startControlPlane, type ControlPlane } from './harness.js'
+import { metricsText, pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
+
+t.setTimeout(15 * 60_000)
+
+const NS = 'shop'
+const IP_TARGETS = { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' }
+const template = {
+  metadata: { labels: { app: 'sip' } },
+  spec: { containers: [{ name: 'sip', image: 'example/sip', ports: [{ name: 'sip-udp', containerPort: 5060, protocol: 'UDP' }] }] },
+}
+
+t.test('Events on a real kube-apiserver', async (t) => {
+  const cp: ControlPlane = await startControlPlane()
+  t.teardown(() => cp.stop())
+  const manifests = await renderManifests(cp)
+  const guard = await startNlbGuard(['--kubeconfig', cp.kubeconfig], { readyTimeoutMs: 180_000 })
+  t.teardown(() => guard.stop())
+  await cp.kubectl(['apply', '-f', '-'], { input: toYaml(pointAt(manifests, guard)) })
+  await cp.kubectl(['create', 'namespace', NS])
+  const json = (object: unknown) => ({ input: JSON.stringify(object) })
+
+  await eventually('the UDP Service admitted', async () => {
+    const r = await cp.kubectl(['apply', '-n', NS, '-f', '-'], { ...json({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'sip', annotations: IP_TARGETS }, spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip-udp' }] } }), allowFail: true })
+    return r.code === 0 ? r : undefined
+  })
+  const replicaSet = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'sip-7d9f' }, spec: { replicas: 1, selector: { matchLabels: { app: 'sip' } }, template } }
+  await cp.kubectl(['apply', '-n', NS, '-f', '-'], json(replicaSet))
+  const rsUid = (await cp.kubectl(['get', 'replicaset', 'sip-7d9f', '-n', NS, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
+  t.match(rsUid, /^[0-9a-f-]{36}$/)
+
+  // No controller-manager runs: the pod its ReplicaSet would create, made here with its ownerReference.
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'sip-7d9f-', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'sip-7d9f', uid: rsUid, controller: true, blockOwnerDeletion: true }], labels: { app: 'sip' } }, spec: template.spec }
+  // The informer sees the Service through its watch: until then the pod is admitted without a sidecar.
+  await eventually('a pod with the sidecar', async () => {
+    const r = await cp.kubectl(['create', '-n', NS, '-o', 'json', '-f', '-'], json(pod))
+    const created = JSON.parse(r.stdout) as { spec: { initContainers?: unknown[] } }
+    return created.spec.initContainers?.length ? created : undefined
+  })
+  const rs = await eventually('the ReplicaSet shows the Event', async () => {
+    const r = await cp.kubectl(['describe', 'replicaset', 'sip-7d9f', '-n', NS])
+    return /nlb-guard/.test(r.stdout) ? r.stdout : undefined
+  })
+  t.match(rs, /Normal\s+Mutated\s+.*nlb-guard\s+Pod sip-7d9f-\*: .*sidecar/, '`kubectl describe replicaset` shows what nlb-guard did to its pod')
+
+  // UPDATE: a ClusterIP Service turned into a UDP LoadBalancer is annotated, and its Event shown.
+  await cp.kubectl(['apply', '-n', NS, '-f', '-'], json({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns' }, spec: { selector: { app: 'dns' }, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } }))
+  const patched = await cp.kubectl(['patch', 'service', 'dns', '-n', NS, '-p', '{"spec":{"type":"LoadBalancer"}}'])
+  t.match(patched.stderr, /Warning: .*aws-load-balancer-type/, 'mutated on UPDATE')
+  const service = await eventually('the Service shows the Event', async () => {
+    const r = await cp.kubectl(['describe', 'service', 'dns', '-n', NS])
+    return /nlb-guard/.test(r.stdout) ? r.stdout : undefined
+  })
+  t.match(service, /Normal\s+Mutated\s+.*nlb-guard\s+.*aws-load-balancer-type/, '`kubectl describe service` shows the mutation')
+  // Events go out in order: by now the CREATE of sip would have had its Event too, if it could.
+  t.notMatch((await cp.kubectl(['describe', 'service', 'sip', '-n', NS])).stdout, /nlb-guard/, 'no Event for a Service on CREATE (no uid yet)')
+
+  const metrics = await metricsText(guard.metricsPort)
+  t.match(metrics, /nlb_guard_events_total\{result="emitted",reason="Mutated"\} 2\b/, 'counted: the ReplicaSet and the Service')
+  t.notMatch(metrics, /nlb_guard_events_total\{result="(failed|dropped)"/, 'none failed or dropped')
+
+  // The chart's RBAC grants exactly create and patch on events (nlb-guard ran as admin above).
+  const rbac = manifests.filter((m) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(String(m.kind)))
+  await cp.kubectl(['apply', '-f', '-'], { input: toYaml(rbac) })
+  const as = ['auth', 'can-i', '--as=system:serviceaccount:nlb-guard-system:nlb-guard']
+  const can = async (...args: string[]) => (await cp.kubectl([...as, ...args], { allowFail: true })).stdout.trim()
+  t.equal(await can('create', 'events', '-n', NS), 'yes')
+  t.equal(await can('patch', 'events', '-n', NS), 'yes')
+  t.equal(await can('list', 'events', '-n', NS), 'no', 'no reading of Events')
+  t.equal(await can('delete', 'events', '-n', NS), 'no')
+})

@@ -1,0 +1,140 @@
+import { bounded } from '../text/bounded.js'
+
+/**
+ * Kubernetes Events for what nlb-guard did, off the admission's hot path. An admission only puts a
+ * note in a bounded map keyed by involved object and reason (a DaemonSet creating 300 pods makes one
+ * key whose count grows, like client-go's EventCorrelator); one worker sends the notes one at a time,
+ * at most one per `minIntervalMs`, and a key sent before is PATCHed (count, lastTimestamp, message)
+ * instead of creating a new Event. Nothing here waits for, or fails on, the apiserver.
+ */
+
+/** The closed set of reasons (and of the metric's `reason` label). */
+export const EVENT_REASONS = ['Mutated', 'Denied', 'WouldMutate', 'WouldDeny'] as const
+export type EventReason = (typeof EVENT_REASONS)[number]
+
+/** What `kubectl describe` matches an Event by: all four, uid included (kubectl's searchEvents). */
+export interface InvolvedObject {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly namespace: string
+  readonly name: string
+  readonly uid: string
+}
+
+export interface EventNote {
+  readonly involved: InvolvedObject
+  readonly reason: EventReason
+  readonly message: string
+}
+
+/** A core/v1 Event to create or (when `existing` names one) to patch. */
+export interface OutgoingEvent extends EventNote {
+  readonly count: number
+  /** Set when an Event for this key was created before: patch it rather than create another. */
+  readonly existing?: string | undefined
+}
+
+/** Sends one Event; resolves with the Event's name. A rejection is counted and logged, never retried. */
+export type EventSink = (event: OutgoingEvent) => Promise<string>
+
+export type EventResult = 'emitted' | 'aggregated' | 'dropped' | 'failed'
+
+export interface EventRecorderOptions {
+  readonly sink: EventSink
+  /** Notes waiting to be sent, at most (distinct keys; repeats of a waiting key cost nothing). */
+  readonly maxPending?: number
+  /** Keys remembered after sending (to patch their Event), at most; the oldest is forgotten first. */
+  readonly maxRemembered?: number
+  /** Least time between two requests to the apiserver. */
+  readonly minIntervalMs?: number
+  readonly onResult?: (result: EventResult, reason: EventReason) => void
+  readonly onError?: (error: unknown, event: OutgoingEvent) => void
+  /** Waits `ms` (tests pass one that resolves at once). */
+  readonly sleep?: (ms: number) => Promise<void>
+}
+
+export interface EventRecorder {
+  /** Never blocks, never throws: queues the note, adds it to a waiting one, or drops it when full. */
+  record(note: EventNote): void
+  /** Resolves when nothing is waiting or being sent (tests, and close). */
+  idle(): Promise<void>
+  /** Stops sending; waiting notes are dropped. */
+  stop(): void
+}
+
+/** The message of an Event: kubectl prints it whole; a rule's explanation can quote user data. */
+export const MAX_MESSAGE = 1024
+
+const unrefSleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref()
+  })
+
+export function createEventRecorder(options: EventRecorderOptions): EventRecorder {
+  const maxPending = options.maxPending ?? 256
+  const maxRemembered = options.maxRemembered ?? 4096
+  const minIntervalMs = options.minIntervalMs ?? 100
+  const sleep = options.sleep ?? unrefSleep
+  const pending = new Map<string, { note: EventNote; count: number }>()
+  // Insertion order is age: a Map re-set after delete moves the key to the end.
+  const sent = new Map<string, { name: string; count: number }>()
+  let running: Promise<void> | undefined
+  let stopped = false
+
+  const work = async (): Promise<void> => {
+    for (;;) {
+      const next = pending.entries().next()
+      if (next.done === true || stopped) return
+      const [key, { note, count }] = next.value
+      pending.delete(key)
+      const before = sent.get(key)
+      const event: OutgoingEvent = { ...note, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
+      try {
+        const name = await options.sink(event)
+        sent.delete(key)
+        sent.set(key, { name, count: event.count })
+        if (sent.size > maxRemembered) sent.delete(sent.keys().next().value as string)
+        options.onResult?.('emitted', note.reason)
+      } catch (error: unknown) {
+        options.onResult?.('failed', note.reason)
+        options.onError?.(error, event)
+      }
+      await sleep(minIntervalMs)
+    }
+  }
+
+  // Restarted when the worker finished with a note added after its last look at the map.
+  const kick = (): void => {
+    running ??= work().finally(() => {
+      running = undefined
+      if (pending.size > 0 && !stopped) kick()
+    })
+  }
+
+  return {
+    record(note) {
+      if (stopped) return
+      const key = `${note.involved.uid}\u0000${note.reason}`
+      const waiting = pending.get(key)
+      if (waiting !== undefined) {
+        waiting.count++
+        waiting.note = note
+        options.onResult?.('aggregated', note.reason)
+        return
+      }
+      if (pending.size >= maxPending) {
+        options.onResult?.('dropped', note.reason)
+        return
+      }
+      pending.set(key, { note, count: 1 })
+      kick()
+    },
+    async idle() {
+      while (running !== undefined) await running
+    },
+    stop() {
+      stopped = true
+      pending.clear()
+    },
+  }
+}
