@@ -117,3 +117,18 @@ t.test('enforcement warn: nothing changed, nothing denied, every would-be change
   t.same(tcp, { response: { uid: tcp.response.uid, allowed: true }, outcome: 'allowed', rules: [] }, 'nothing to say: a plain allow')
   t.same(admit(udp, 'validate', warn()), { response: { uid: udp.uid, allowed: true }, outcome: 'allowed', rules: [] }, 'the validating webhook adds nothing to what the mutating one said')
 })
+
+t.test('warn-only per namespace: a labelled namespace is warned, the others enforced', async (t) => {
+  const labelled = new Set(['rollout'])
+  const perNamespace: AdmissionDeps = { ...deps(), warnOnlyNamespace: (namespace) => labelled.has(namespace) }
+  const udpIn = (namespace: string) => request(serviceObject({ udp: true }), { group: '', version: 'v1', kind: 'Service' }, { namespace })
+  const there = admit(udpIn('rollout'), 'mutate', perNamespace)
+  t.match(there, { outcome: 'warned', rules: ['S2'], wouldHave: 'changed' })
+  t.equal(there.response.patch, undefined, 'nothing changed in the labelled namespace')
+  t.match(there.response.warnings?.[0], /^nlb-guard \(enforcement: warn, nothing changed\) would have added annotation/)
+  const elsewhere = admit(udpIn('demo'), 'mutate', perNamespace)
+  t.equal(elsewhere.outcome, 'patched', 'the unlabelled namespace is enforced')
+  t.equal(admit(udpIn('rollout'), 'validate', perNamespace).outcome, 'allowed', 'the validating webhook adds nothing there either')
+  labelled.delete('rollout')
+  t.equal(admit(udpIn('rollout'), 'mutate', perNamespace).outcome, 'patched', 'the label removed: enforced again, at the next request')
+})

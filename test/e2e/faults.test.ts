@@ -48,7 +48,7 @@ t.test('the apiserver absent when nlb-guard starts: not ready, then ready when i
   t.teardown(() => guard.stop())
   const down = await readyz(guard.metricsPort)
   t.equal(down.status, 503, 'not ready without the apiserver')
-  t.same(down.reasons, ['cluster version: not known yet', 'mixed-protocol probe: not answered yet', 'service cache: not synced yet'])
+  t.same(down.reasons, ['cluster version: not known yet', 'mixed-protocol probe: not answered yet', 'warn-only namespaces: not listed yet', 'service cache: not synced yet'])
   await waitFor('the log says why', async () => /not ready: cannot read the cluster version/.test(guard.log()))
   t.equal(guard.child.exitCode, null, 'still running')
 

@@ -223,6 +223,7 @@ for (const overlay of OVERLAYS) {
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }], 'Services: list and watch, for the informer')
       t.notOk(rules('ClusterRole').some((r) => r.resources.includes('secrets')), 'no Secret cluster-wide')
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('events')), [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }], 'Events: create and patch (its count), nothing more')
+      t.same(rules('ClusterRole').filter((r) => r.resources.includes('namespaces')), [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] }], 'Namespaces: list and watch, for the warn-only label')
       // The mixed-protocol probe's dry-run create is authorized as a create; in every certificate mode.
       t.same(rules('Role').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['create'] }], 'Services: create in its own namespace only, for the dry-run probe')
       const probeRole = all<K8sObject & { rules: PolicyRule[] }>(objects, 'Role').find((r) => r.rules.some((rule) => rule.resources.includes('services')))

@@ -24,6 +24,11 @@ export interface AdmissionDeps {
    * setting); without it, the configured setting alone.
    */
   readonly mixedProtocolGate?: (() => MixedProtocolGate) | undefined
+  /**
+   * Whether a namespace is labelled `nlb-guard.io/enforcement=warn` (cluster/namespaces.ts): there
+   * nlb-guard is warn-only whatever the global setting. Without it, the global setting alone.
+   */
+  readonly warnOnlyNamespace?: ((namespace: string) => boolean) | undefined
   /** Extra rules by kindKey (`v1 Pod`, `apps/v1 Deployment`, …); v1 Services are always handled. */
   readonly rules?: ReadonlyMap<string, KindRule>
 }
@@ -63,7 +68,8 @@ export function admit(request: AdmissionRequest, mode: AdmissionMode, deps: Admi
   if (decision instanceof InvalidObject) {
     return { response: errored(uid, 400, decision.message), outcome: 'error', rules: [] }
   }
-  if (deps.config.enforcement === 'warn') return warnOnly(uid, decision, mode)
+  const warnHere = request.namespace !== undefined && deps.warnOnlyNamespace?.(request.namespace) === true
+  if (deps.config.enforcement === 'warn' || warnHere) return warnOnly(uid, decision, mode)
   const response = fromDecision(uid, decision, { patch: mode === 'mutate' })
   const rules = decision.allowed ? [...new Set(decision.changes.map((c) => c.rule))] : [decision.rule]
   const outcome: Outcome = !response.allowed ? 'denied' : response.patch === undefined ? 'allowed' : 'patched'

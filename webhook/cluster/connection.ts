@@ -7,5 +7,6 @@ export { kubeSecretClient, kubeWebhookConfigurationClient, loadKubeConfig } from
 export { dryRunMixedProtocolService, fetchGitVersion } from './kube.js'
 export { startServiceCache } from './services.js'
 export { kubeEventSink } from './events.js'
+export { startWarnNamespaces } from './namespaces.js'
 
 export type ClusterConnection = typeof import('./connection.js')

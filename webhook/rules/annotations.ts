@@ -15,6 +15,9 @@ export const CROSS_ZONE_ATTRIBUTE = 'load_balancing.cross_zone.enabled'
 const own = 'nlb-guard.io/'
 
 export const IGNORE = `${own}ignore`
+/** A namespace label: `warn` makes nlb-guard warn-only there while the global setting is enforce. */
+export const WARN_NAMESPACE_LABEL = `${own}enforcement`
+export const WARN_NAMESPACE_VALUE = 'warn'
 export const ALLOW_LB_TYPE_CHANGE = `${own}allow-lb-type-change`
 export const ALLOW_SINGLE_ZONE = `${own}allow-single-zone`
 export const INJECT = `${own}inject`

@@ -4,6 +4,7 @@ import type { CliIo } from '../../lib/cli.js'
 import { ConfigError, errorMessage } from '../../lib/errors.js'
 import { podRules } from '../admission/pod-rules.js'
 import type { ClusterConnection } from '../cluster/connection.js'
+import type { WarnNamespaces } from '../cluster/namespaces.js'
 import type { ServiceCache } from '../cluster/services.js'
 import type { VersionSource } from '../cluster/version.js'
 import { fixedVersion, polledVersion } from '../cluster/version.js'
@@ -75,6 +76,10 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
   })
   readiness.add('mixed-protocol probe', () => (mixedProtocol.settled() ? null : 'not answered yet'))
 
+  // Only with a cluster: its namespaces' labels. Ready only once listed, so a labelled namespace is
+  // never enforced because the list had not arrived yet.
+  const warnNamespaces = cluster !== undefined && kubeConfig !== undefined ? createWarnNamespaces(cluster, kubeConfig, log) : undefined
+  if (warnNamespaces !== undefined) readiness.add('warn-only namespaces', () => (warnNamespaces.synced() ? null : 'not listed yet'))
   const events = cluster !== undefined && kubeConfig !== undefined ? createEvents(cluster, kubeConfig, metrics, log) : undefined
   registerAdmission(
     app,
@@ -82,6 +87,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
       config,
       clusterVersion: () => versionSource.current(),
       mixedProtocolGate: () => mixedProtocol.current().gate,
+      ...(warnNamespaces === undefined ? {} : { warnOnlyNamespace: (namespace: string) => warnNamespaces.has(namespace) }),
       ...(serviceCache === undefined ? {} : { rules: podRules(serviceCache, config.sidecar) }),
     },
     metrics,
@@ -102,6 +108,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
   const metricsAddress = metricsBindAddress(config)
 
   serviceCache?.start()
+  warnNamespaces?.start()
   try {
     await listenOn(app, config.port, config.address, '--port/--address (port/address)')
     // After listen: the first version read is followed by the mixed-protocol dry-run, which the
@@ -114,6 +121,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
     events?.stop()
     await certificates.close()
     await serviceCache?.stop()
+    await warnNamespaces?.stop()
     await Promise.all([app.close(), metricsApp.close()])
     throw error
   }
@@ -135,6 +143,7 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
         versionSource.stop()
         await certificates.close()
         await serviceCache?.stop()
+        await warnNamespaces?.stop()
         await Promise.all([app.close(), metricsApp.close()])
         events?.stop()
         log.info('closed')
@@ -200,6 +209,13 @@ function createVersionSource(
 
 /** The dry-run probe's own limit: the apiserver gives a slow webhook up to 30 s, we wait less. */
 const PROBE_TIMEOUT_MS = 10_000
+
+function createWarnNamespaces(cluster: ClusterConnection, kubeConfig: KubeConfig, log: WebhookServer['log']): WarnNamespaces {
+  return cluster.startWarnNamespaces(kubeConfig, {
+    onSynced: (count) => log.info({ namespaces: count }, 'warn-only namespaces listed (label nlb-guard.io/enforcement=warn)'),
+    onError: (error, retryInMs) => log.warn({ reason: errorMessage(error), retryInMs }, 'warn-only namespaces: list or watch failed; retrying'),
+  })
+}
 
 function createEvents(cluster: ClusterConnection, kubeConfig: KubeConfig, metrics: Metrics, log: WebhookServer['log']): EventRecorder {
   return createEventRecorder({
