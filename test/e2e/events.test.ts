@@ -57,7 +57,8 @@ t.test('Events on a real kube-apiserver', async (t) => {
     return /nlb-guard/.test(r.stdout) ? r.stdout : undefined
   })
   t.match(service, /Normal\s+Mutated\s+.*nlb-guard\s+.*aws-load-balancer-type/, '`kubectl describe service` shows the mutation')
-  // Events go out in order: by now the CREATE of sip would have had its Event too, if it could.
+  // Events go out in order: by now the CREATE of sip would have had its Event too, had the mutating
+  // webhook been given a uid (eventNoteFor uses one when a CREATE carries it): this checks it is not.
   t.notMatch((await cp.kubectl(['describe', 'service', 'sip', '-n', NS])).stdout, /nlb-guard/, 'no Event for a Service on CREATE (no uid yet)')
 
   const metrics = await metricsText(guard.metricsPort)

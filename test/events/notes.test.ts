@@ -52,6 +52,16 @@ t.test('no Event where describe cannot show it, or for a dry run', async (t) => 
   t.equal(noteOf(pod([{ ...RS, uid: 'u'.repeat(300) }]), { kind: POD_KIND }), undefined, 'an owner reference of absurd size (not validated yet)')
   t.equal(noteOf(pod([RS]), { kind: POD_KIND, dryRun: true }), undefined, 'dry run')
   t.equal(noteOf(serviceObject()), undefined, 'a Service on CREATE: the mutating webhook sees it before it has a uid')
+  const object = serviceObject()
+  const withUid = { ...object, metadata: { ...(object['metadata'] as object), uid: 'new-uid' } }
+  t.match(noteOf(withUid)?.involved, { kind: 'Service', uid: 'new-uid' }, 'a CREATE that does carry a uid: the object itself, as it will be stored so')
+  const mixed = serviceObject({ tcp: true, udp: true })
+  const deniedWithUid = { ...mixed, metadata: { ...(mixed['metadata'] as object), uid: 'never-stored' } }
+  const deniedRequest = decodeReview(reviewFor(deniedWithUid)).request
+  const denied = admit(deniedRequest, 'validate', { ...deps(), clusterVersion: () => parseKubeVersion('1.19.16') })
+  t.equal(denied.outcome, 'denied', 'mixed protocols on 1.19: denied')
+  const deniedNote = eventNoteFor(deniedRequest, 'validate', denied)
+  t.equal(deniedNote, undefined, 'a CREATE denied (validating webhook, which sees a uid): never stored, so no Event')
 })
 
 t.test('a Service on UPDATE: the Event is about the Service itself', async (t) => {

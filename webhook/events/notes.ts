@@ -10,15 +10,16 @@ import type { EventNote, EventReason, InvolvedObject } from './recorder.js'
  * `kubectl describe` would show. kubectl matches Events by the object's uid (kubectl
  * pkg/describe searchEvents: involvedObject name, namespace, kind and uid), and a mutating webhook
  * sees a CREATE before the apiserver gives the object its uid (rest.BeforeCreate runs after mutating
- * admission): so the object itself on UPDATE; for a Pod created by a controller, its controller
- * (ownerReferences, controller: true, whose uid is known); nothing else on CREATE.
+ * admission): so the object itself on UPDATE (or whenever it carries a uid and will be stored); for
+ * a Pod created by a controller, its controller (ownerReferences, controller: true, whose uid is
+ * known); nothing else on CREATE.
  * Dry runs change nothing and get no Event.
  */
 export function eventNoteFor(request: AdmissionRequest, mode: AdmissionMode, admission: Admission): EventNote | undefined {
   if (request.dryRun === true) return undefined
   const reason = reasonOf(admission)
   if (reason === undefined) return undefined
-  const involved = involvedObject(request)
+  const involved = involvedObject(request, reason === 'Denied' || reason === 'WouldDeny')
   if (involved === undefined) return undefined
   const subject = involved.kind === request.kind.kind && involved.name === request.name ? '' : `${request.kind.kind} ${objectName(request)}: `
   return { involved, reason, message: `${subject}${messageOf(admission, mode)}` }
@@ -41,14 +42,18 @@ function messageOf(admission: Admission, mode: AdmissionMode): string {
   return `${mode === 'validate' ? '(validating) ' : ''}${said}`
 }
 
-function involvedObject(request: AdmissionRequest): InvolvedObject | undefined {
+function involvedObject(request: AdmissionRequest, denied: boolean): InvolvedObject | undefined {
   const namespace = request.namespace
   if (namespace === undefined) return undefined
   const metadata = metadataOf(request.object)
-  if (request.operation === 'UPDATE') {
-    const uid = metadata?.['uid']
-    if (typeof uid !== 'string' || uid === '' || uid.length > MAX_NAME || request.name === undefined || request.name.length > MAX_NAME) return undefined
-    return { apiVersion: apiVersionOf(request.kind.group, request.kind.version), kind: request.kind.kind, namespace, name: request.name, uid }
+  const ownUid = metadata?.['uid']
+  const ownName = request.name
+  // On CREATE only if the object is going to be stored with that uid: the mutating webhook has no
+  // uid to see there (test/e2e/events.test.ts checks it on the real apiserver: a Service's CREATE
+  // gets no Event, a Pod's goes to its owner); the validating one does, but only denies.
+  const storedAs = request.operation === 'UPDATE' || (request.operation === 'CREATE' && !denied)
+  if (storedAs && typeof ownUid === 'string' && ownUid !== '' && ownUid.length <= MAX_NAME && ownName !== undefined && ownName !== '' && ownName.length <= MAX_NAME) {
+    return { apiVersion: apiVersionOf(request.kind.group, request.kind.version), kind: request.kind.kind, namespace, name: ownName, uid: ownUid }
   }
   if (request.operation !== 'CREATE' || request.kind.kind !== 'Pod') return undefined
   const owners = metadata?.['ownerReferences']
