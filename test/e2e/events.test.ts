@@ -48,6 +48,16 @@ t.test('Events on a real kube-apiserver', async (t) => {
   })
   t.match(rs, /Normal\s+Mutated\s+.*nlb-guard\s+Pod sip-7d9f-\*: .*sidecar/, '`kubectl describe replicaset` shows what nlb-guard did to its pod')
 
+  // A second pod of the same ReplicaSet: the same Event, patched (count 2), not a second one.
+  await cp.kubectl(['create', '-n', NS, '-f', '-'], json(pod))
+  const rsEvents = await eventually('the Event counted twice', async () => {
+    const r = await cp.kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.uid=${rsUid}`, '-o', 'json'])
+    const items = (JSON.parse(r.stdout) as { items: Array<{ count?: number; source?: { component?: string } }> }).items.filter((e) => e.source?.component === 'nlb-guard')
+    return items.some((e) => e.count === 2) ? items : undefined
+  })
+  t.equal(rsEvents.length, 1, 'one Event for the ReplicaSet, its count 2 (a JSON Patch accepted by the apiserver)')
+  t.match((await cp.kubectl(['describe', 'replicaset', 'sip-7d9f', '-n', NS])).stdout, /\(x2 over [^)]*\)\s+nlb-guard/, 'describe shows it as x2')
+
   // UPDATE: a ClusterIP Service turned into a UDP LoadBalancer is annotated, and its Event shown.
   await cp.kubectl(['apply', '-n', NS, '-f', '-'], json({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns' }, spec: { selector: { app: 'dns' }, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } }))
   const patched = await cp.kubectl(['patch', 'service', 'dns', '-n', NS, '-p', '{"spec":{"type":"LoadBalancer"}}'])
@@ -62,7 +72,7 @@ t.test('Events on a real kube-apiserver', async (t) => {
   t.notMatch((await cp.kubectl(['describe', 'service', 'sip', '-n', NS])).stdout, /nlb-guard/, 'no Event for a Service on CREATE (no uid yet)')
 
   const metrics = await metricsText(guard.metricsPort)
-  t.match(metrics, /nlb_guard_events_total\{result="emitted",reason="Mutated"\} 2\b/, 'counted: the ReplicaSet and the Service')
+  t.match(metrics, /nlb_guard_events_total\{result="emitted",reason="Mutated"\} 3\b/, 'counted: the ReplicaSet twice (created, patched) and the Service')
   t.notMatch(metrics, /nlb_guard_events_total\{result="(failed|dropped)"/, 'none failed or dropped')
 
   // The chart's RBAC grants exactly create and patch on events (nlb-guard ran as admin above).
