@@ -33,12 +33,23 @@ async function rssBytes(pid: number): Promise<number> {
 const json = (value: unknown) => Buffer.from(JSON.stringify(value))
 const answerOf = (response: RawResponse) => JSON.parse(response.body.toString()) as { response: { uid: string; allowed: boolean; status?: { message: string }; warnings?: string[] } }
 
+/**
+ * Resolves once the server has closed a connection that the client opened and kept silent. A close
+ * before 'connect' (the connect itself failed or timed out) rejects: that is not the server's doing.
+ */
 function closedByServer(socket: Socket): Promise<void> {
+  let connected = false
+  socket.once('connect', () => (connected = true))
   socket.on('error', () => {
-    // a reset is a close too
+    // a reset is a close too, once connected
   })
-  return new Promise((resolve) => socket.once('close', () => resolve()))
+  return new Promise((resolve, reject) =>
+    socket.once('close', () => (connected ? resolve() : reject(new Error('the connection was never established')))),
+  )
 }
+
+/** Connections opened per wave: under the listen backlog (511), so no SYN waits for a retransmit. */
+const WAVE = 100
 
 t.test('issue 13 floods against nlb-guard serve', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nlb-guard-floods-'))
@@ -183,9 +194,19 @@ t.test('issue 13 floods against nlb-guard serve', async (t) => {
   })
 
   await t.test('silent TCP connections to the TLS port, and to the metrics port', async (t) => {
+    // In waves, each opened once the previous one is established, so all n are open together
+    // without overflowing the kernel's accept queue (a dropped SYN waits seconds for its retransmit).
     const open = async (port: number, n: number) => {
-      const sockets = Array.from({ length: n }, () => netConnect(port, '127.0.0.1'))
-      const closed = sockets.map(closedByServer)
+      const closed: Promise<void>[] = []
+      for (let opened = 0; opened < n; opened += WAVE) {
+        const wave = Array.from({ length: Math.min(WAVE, n - opened) }, () => netConnect(port, '127.0.0.1'))
+        for (const socket of wave) {
+          const done = closedByServer(socket)
+          done.catch(() => undefined) // handled by the Promise.all below; not an unhandled rejection meanwhile
+          closed.push(done)
+        }
+        await Promise.all(wave.map((socket) => new Promise((resolve) => socket.once('connect', resolve).once('close', resolve))))
+      }
       await Promise.all(closed)
       return n
     }
