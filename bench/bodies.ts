@@ -12,7 +12,7 @@ export interface Body {
   readonly name: BodyName
   readonly description: string
   readonly json: string
-  /** What a webhook implementing S2 answers: a patch, or allowed as is. */
+  /** What a webhook implementing S2 and P1 (with the bench's fake apiserver's Services) answers: a patch, or allowed as is. */
   readonly expect: 'patched' | 'allowed'
 }
 
@@ -192,9 +192,18 @@ function bigService(bytes: number, type: string): Record<string, unknown> {
   return object
 }
 
+/**
+ * The object as a mutating webhook sees it on CREATE: the apiserver gives it its uid only after
+ * mutating admission (rest.BeforeCreate), so there is none yet.
+ */
+function asCreated(object: Record<string, unknown>): Record<string, unknown> {
+  const { uid: _uid, ...metadata } = object['metadata'] as Record<string, unknown>
+  return { ...object, metadata }
+}
+
 export function makeBodies(): Record<BodyName, Body> {
-  const service = reviewFor(dnsService(), { uid: '3c7a1c2e-0000-4000-8000-000000000001' })
-  const pod = reviewFor(dnsPod(), { uid: '3c7a1c2e-0000-4000-8000-000000000002', kind: { group: '', version: 'v1', kind: 'Pod' } })
+  const service = reviewFor(asCreated(dnsService()), { uid: '3c7a1c2e-0000-4000-8000-000000000001' })
+  const pod = reviewFor(asCreated(dnsPod()), { uid: '3c7a1c2e-0000-4000-8000-000000000002', kind: { group: '', version: 'v1', kind: 'Pod' } })
   // A ClusterIP Service turned into a LoadBalancer: S2 adds the type on that UPDATE too.
   const half = 1024 * 1024
   const update = reviewFor(bigService(half, 'LoadBalancer'), { uid: '3c7a1c2e-0000-4000-8000-000000000003', operation: 'UPDATE', oldObject: bigService(half, 'ClusterIP') })
@@ -202,7 +211,7 @@ export function makeBodies(): Record<BodyName, Body> {
   const describe = (label: string, json: string) => `${label} (${formatBytes(Buffer.byteLength(json))})`
   const bodies = {
     service: { name: 'service', json: JSON.stringify(service), expect: 'patched', description: '' },
-    pod: { name: 'pod', json: JSON.stringify(pod), expect: 'allowed', description: '' },
+    pod: { name: 'pod', json: JSON.stringify(pod), expect: 'patched', description: '' },
     update: { name: 'update', json: JSON.stringify(update), expect: 'patched', description: '' },
   } as const
   return {

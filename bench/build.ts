@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { copyFile, cp, mkdir, readdir, readFile, rename, stat, symlink } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { copyFile, cp, mkdir, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -98,4 +98,40 @@ export async function ensureGoPeer(log: (line: string) => void): Promise<GoPeer>
   if (build.code !== 0) return { missing: `go build failed: ${build.output.trim().slice(-1500)}` }
   await rename(partial, binary)
   return { binary, goVersion }
+}
+
+export interface Baseline {
+  /** The ref as given (`main`, a tag, a commit). */
+  readonly ref: string
+  readonly commit: string
+  /** Its dist/bundle/bin.js. */
+  readonly cli: string
+}
+
+/**
+ * nlb-guard as it was at `ref`, for before/after figures from one run: the commit's files (git
+ * archive, no worktree registered) in a folder under the temp dir keyed by the commit, built with
+ * `npm run build` against this checkout's node_modules. Kept for later runs: a commit never changes.
+ */
+export async function buildBaseline(ref: string, log: (line: string) => void): Promise<Baseline> {
+  const parsed = await exec('git', ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])
+  if (parsed.code !== 0) throw new Error(`--baseline ${ref}: not a commit: ${parsed.output.trim()}`)
+  const commit = parsed.output.trim()
+  const dir = join(tmpdir(), `nlb-guard-bench-baseline-${commit.slice(0, 12)}`)
+  const cli = join(dir, 'dist/bundle/bin.js')
+  if (existsSync(cli)) return { ref, commit, cli }
+  log(`building the baseline ${ref} (${commit.slice(0, 12)}) in ${dir}`)
+  const partial = `${dir}.${process.pid}.tmp`
+  await rm(partial, { recursive: true, force: true })
+  await mkdir(partial, { recursive: true })
+  const unpacked = await exec('sh', ['-c', 'git archive --format=tar "$1" | tar -x -C "$2"', 'sh', commit, partial])
+  if (unpacked.code !== 0) throw new Error(`git archive ${commit} failed: ${unpacked.output}`)
+  const lock = await exec('git', ['diff', '--quiet', commit, '--', 'package-lock.json'])
+  if (lock.code !== 0) log(`  note: package-lock.json differs at ${ref}: built against this checkout's node_modules all the same`)
+  await symlink(join(ROOT, 'node_modules'), join(partial, 'node_modules'), 'dir')
+  const built = await exec('npm', ['run', '--silent', 'build'], { cwd: partial })
+  if (built.code !== 0) throw new Error(`npm run build of ${ref} failed:\n${built.output.slice(-3000)}`)
+  await rm(dir, { recursive: true, force: true })
+  await rename(partial, dir)
+  return { ref, commit, cli }
 }

@@ -12,7 +12,8 @@ import { postReview } from './load/post.ts'
  * from spawn() to the first answered POST /mutate, so each round also samples start-up time.
  */
 
-export type PeerName = 'nlb-guard' | 'floor' | 'fastify' | 'controller-runtime'
+/** The fixed peers, and `baseline <ref>` for each --baseline: nlb-guard built from another commit. */
+export type PeerName = 'nlb-guard' | 'floor' | 'parsing-floor' | 'fastify' | 'controller-runtime' | `baseline ${string}`
 
 export interface Certificates {
   readonly dir: string
@@ -49,15 +50,24 @@ export function imageNodeFlags(): string[] {
   return (JSON.parse(entrypoint) as string[]).slice(1, -1)
 }
 
-/** `cli`: dist/bundle/bin.js (what the image runs), or the run's snapshot of it. */
-export function nlbGuardPeer(cli: string): PeerSpec {
-  const flags = imageNodeFlags()
+export interface NlbGuardOptions {
+  readonly name?: PeerName
+  /** A (fake) apiserver to read Services from, so the Pod rule runs; without it `--kube-version` alone, and Pod injection is off. */
+  readonly kubeconfig?: string | undefined
+  /** More Node flags, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[]
+}
+
+/** `cli`: dist/bundle/bin.js (what the image runs), or the run's snapshot of it (or of a baseline's). */
+export function nlbGuardPeer(cli: string, options: NlbGuardOptions = {}): PeerSpec {
+  const flags = [...imageNodeFlags(), ...(options.nodeFlags ?? [])]
+  const cluster = options.kubeconfig === undefined ? ['--kube-version', '1.30.0'] : ['--kubeconfig', options.kubeconfig]
   return {
-    name: 'nlb-guard',
-    description: `nlb-guard serve (node ${[...flags, 'dist/bundle/bin.js'].join(' ')}, as in the image), default log level info: one JSON line per admission`,
+    name: options.name ?? 'nlb-guard',
+    description: `nlb-guard serve (node ${[...imageNodeFlags(), 'dist/bundle/bin.js'].join(' ')}, as in the image), default log level info: one JSON line per admission${options.kubeconfig === undefined ? '' : '; Services from the fake apiserver'}`,
     command: (port, metricsPort, certs) => ({
       command: process.execPath,
-      args: [...flags, cli, 'serve', '--tls-cert', certs.cert, '--tls-key', certs.key, '--kube-version', '1.30.0', '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '0'],
+      args: [...flags, cli, 'serve', '--tls-cert', certs.cert, '--tls-key', certs.key, ...cluster, '--address', '127.0.0.1', '--port', String(port), '--metrics-port', String(metricsPort), '--shutdown-delay', '0'],
     }),
   }
 }
@@ -80,7 +90,12 @@ function scriptPeer(name: PeerName, description: string, script: string, ciphers
  * RSS) into a process whose memory is a reference point.
  */
 export function floorPeer(script: string, ciphers: string): PeerSpec {
-  return scriptPeer('floor', 'bare node:https, same Node and TLS settings, reads the body, answers a constant allowed review', script, ciphers)
+  return scriptPeer('floor', 'transport limit: bare node:https, same Node and TLS settings, reads the body, answers a constant allowed review without parsing it', script, ciphers)
+}
+
+/** `script`: bench/parsing-floor.ts copied to a `.mjs` file, as the floor is. */
+export function parsingFloorPeer(script: string, ciphers: string): PeerSpec {
+  return scriptPeer('parsing-floor', 'parsing floor: bare node:https, same Node and TLS settings, reads the body, JSON.parses the review and answers allowed with its uid', script, ciphers)
 }
 
 /** `script`: bench/fastify-floor.ts copied to a `.mjs` file beside the run's node_modules. */
@@ -88,14 +103,15 @@ export function fastifyPeer(script: string, ciphers: string): PeerSpec {
   return scriptPeer('fastify', 'bare fastify, same Node, TLS and limits, no logger: parses the body, answers allowed with its uid', script, ciphers)
 }
 
-export function controllerRuntimePeer(binary: string | { missing: string }): PeerSpec {
+/** `apiserver`: the URL of the fake apiserver whose Services its Pod rule reads through a client-go informer. */
+export function controllerRuntimePeer(binary: string | { missing: string }, apiserver: string): PeerSpec {
   return {
     name: 'controller-runtime',
-    description: 'Go, controller-runtime webhook.Admission + webhook server, S2 via PatchResponseFromRaw',
+    description: 'Go, controller-runtime webhook.Admission + webhook server: S2 on Services, P1 on Pods (client-go informer lister, selector match, native sidecar), both via PatchResponseFromRaw',
     ...(typeof binary === 'string' ? {} : { missing: binary.missing }),
     command: (port, _metricsPort, certs) => ({
       command: typeof binary === 'string' ? binary : 'false',
-      args: ['--host', '127.0.0.1', '--port', String(port), '--cert-dir', certs.dir],
+      args: ['--host', '127.0.0.1', '--port', String(port), '--cert-dir', certs.dir, '--apiserver', apiserver],
     }),
   }
 }

@@ -1,6 +1,7 @@
 import type { SidecarFigures } from './sidecar.ts'
 import type { BurstsResult } from './load/bursts.ts'
 import type { PeerName } from './peers.ts'
+import type { ProfileSummary } from './profile.ts'
 
 /** bench/results.json. Times in milliseconds, memory in MiB (VmRSS, KiB / 1024), rates per second. */
 
@@ -42,9 +43,13 @@ export interface Figure {
   readonly higherIsBetter: boolean
   /** Median over rounds, per peer; absent when the peer did not run. */
   readonly medians: Readonly<Partial<Record<PeerName, number>>>
+  /** nlb-guard ÷ the transport limit (the floor that does not parse). */
   readonly ratioToFloor?: number
+  readonly ratioToParsingFloor?: number
   readonly ratioToFastify?: number
   readonly ratioToControllerRuntime?: number
+  /** nlb-guard ÷ each baseline peer, by peer name (before/after). */
+  readonly ratioToBaseline?: Readonly<Record<string, number>>
 }
 
 export interface TargetResult {
@@ -89,6 +94,12 @@ export interface Results {
   readonly podCache: PodCacheSummary
   /** The health-check sidecar (bench/sidecar.ts); older results hold only the previous sidecar's `rssMiB`. */
   readonly sidecar: SidecarFigures
+  /** CPU profiles of nlb-guard under load (bench/profile.ts); absent in results from before them. */
+  readonly profiles?: readonly ProfileSummary[]
+  /** The rounds' fake apiserver: how many Services nlb-guard's and controller-runtime's caches list. */
+  readonly fakeApiserver?: { readonly services: number }
+  /** nlb-guard built at other commits, run as peers in the same rounds (--baseline). */
+  readonly baselines?: ReadonlyArray<{ readonly peer: PeerName; readonly ref: string; readonly commit: string }>
   readonly targets: readonly TargetResult[]
 }
 

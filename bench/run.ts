@@ -7,16 +7,19 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { freePort } from '../testkit/net.ts'
 import { type Body, type BodyName, makeBodies } from './bodies.ts'
-import { ensureDist, ensureGoPeer, exec, ROOT, snapshotDist } from './build.ts'
+import { type Baseline, buildBaseline, ensureDist, ensureGoPeer, exec, ROOT, snapshotDist } from './build.ts'
 import { cpuMark, otherCpuPercent, waitForQuiet } from './cpu.ts'
 import type { BurstsConfig, BurstsResult } from './load/bursts.ts'
 import { jsonLine, loadGenerator, loadProcesses, runPinned, type ClosedLoopResult, type LoadGenerator } from './load/closed.ts'
 import type { PacedConfig, PacedResult } from './load/paced.ts'
 import { postReview } from './load/post.ts'
 import { measurePodCache, summarisePodCache } from './pod-cache.ts'
+import { startFakeApiserver } from './fake-apiserver.ts'
+import type { FakeApiserver } from '../testkit/fake-apiserver.ts'
+import { profileDir, profileText, readProfile, summariseProfile, type ProfileSummary } from './profile.ts'
 import { writeOutputs } from './outputs.ts'
 import { benchSidecar } from './sidecar.ts'
-import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, nlbGuardPeer, type PeerSpec, type RunningPeer, serverProcesses, startPeer } from './peers.ts'
+import { type Certificates, controllerRuntimePeer, fastifyPeer, floorPeer, nlbGuardPeer, type NlbGuardOptions, parsingFloorPeer, type PeerSpec, type RunningPeer, serverProcesses, startPeer } from './peers.ts'
 import { evaluateTargets, figures, median } from './report.ts'
 import type { PeerRound, PodCacheSummary, Results } from './results.ts'
 import { BENCH_USAGE, parseSettings, type Settings } from './settings.ts'
@@ -38,19 +41,54 @@ interface Bench {
   readonly bodyFiles: Record<BodyName, string>
   readonly generator: LoadGenerator
   readonly running: Set<RunningPeer>
+  /** The apiserver every nlb-guard and the controller-runtime peer read Services from (ROUND_SERVICES of them). */
+  readonly fake: FakeApiserver
+  readonly baselines: readonly Baseline[]
+}
+
+/**
+ * Services in the rounds' fake apiserver (bench/fake-apiserver.ts: one selects the Pod body, a
+ * quarter are UDP): enough for a real lookup, the cache-size question itself is bench/pod-cache.ts's.
+ */
+const ROUND_SERVICES = 1000
+
+/** nlb-guard (the working tree's, or a baseline's), its Services from the run's fake apiserver. */
+function nlbGuard(bench: Bench, options: NlbGuardOptions & { readonly cli?: string } = {}): PeerSpec {
+  return nlbGuardPeer(options.cli ?? bench.cli, { kubeconfig: bench.fake.kubeconfig, ...options })
+}
+
+const isNlbGuard = (spec: PeerSpec) => spec.name === 'nlb-guard' || spec.name.startsWith('baseline ')
+
+/** nlb-guard answers /mutate before its Service cache is listed: /readyz on the metrics port says when it is. */
+async function waitReady(metricsPort: number): Promise<void> {
+  const { get } = await import('node:http')
+  const ready = () =>
+    new Promise<boolean>((resolve) => {
+      get({ host: '127.0.0.1', port: metricsPort, path: '/readyz' }, (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      }).on('error', () => resolve(false))
+    })
+  for (let i = 0; i < 1500; i++) {
+    if (await ready()) return
+    await sleep(20)
+  }
+  throw new Error(`nlb-guard not ready after 30 s (metrics port ${metricsPort})`)
 }
 
 async function start(bench: Bench, spec: PeerSpec, tag: string): Promise<RunningPeer> {
+  const metricsPort = await freePort()
   const peer = await startPeer({
     spec,
     cpu: bench.settings.serverCpu,
     port: await freePort(),
-    metricsPort: await freePort(),
+    metricsPort,
     certs: bench.certs,
     probeBody: Buffer.from(bench.bodies.service.json),
     logFile: join(bench.workDir, `${spec.name}-${tag}.log`),
   })
   bench.running.add(peer)
+  if (isNlbGuard(spec)) await waitReady(metricsPort)
   return peer
 }
 
@@ -148,7 +186,7 @@ async function peerRound(bench: Bench, spec: PeerSpec, round: number): Promise<P
 /** nlb-guard alone: RSS idle, after N requests, over a soak; then the idle boundary on the same process. */
 async function memoryAndIdle(bench: Bench, startupSamples: number[]) {
   const s = bench.settings
-  const peer = await start(bench, nlbGuardPeer(bench.cli), 'memory')
+  const peer = await start(bench, nlbGuard(bench), 'memory')
   startupSamples.push(peer.startupMs)
   try {
     await sleep(s.quick ? 500 : 2000)
@@ -209,12 +247,10 @@ function machine(goVersion: string, generator: LoadGenerator): Results['machine'
   }
 }
 
-// The peers of every round run without a cluster (`--kube-version`), so nlb-guard answers the Pod
-// body `allowed` with injection off; the Pod rule against a filled Service cache is measured apart,
-// by measurePodCache (bench/pod-cache.ts), with 10 and with 10,000 Services.
-function peerSpecs(cli: string, floorScript: string, fastifyScript: string, ciphers: string, goBinary: string | { missing: string }): PeerSpec[] {
-  return [nlbGuardPeer(cli), floorPeer(floorScript, ciphers), fastifyPeer(fastifyScript, ciphers), controllerRuntimePeer(goBinary)]
-}
+// nlb-guard (each baseline too) and the controller-runtime peer read the Services of one fake
+// apiserver, so both run their Pod rule on the Pod body (a lookup, a selector match, a sidecar
+// patch); how the Pod rule scales with the cache is measured apart, by measurePodCache
+// (bench/pod-cache.ts), with 10 and with 10,000 Services.
 
 async function main(argv: readonly string[]): Promise<number> {
   let settings: Settings | 'help'
@@ -232,33 +268,42 @@ async function main(argv: readonly string[]): Promise<number> {
   const { bench, go } = await prepare(s)
   const onSignal = () => {
     for (const child of [...serverProcesses, ...loadProcesses]) child.kill('SIGKILL')
+    void bench.fake.stop()
     rmSync(bench.workDir, { recursive: true, force: true })
     process.exit(130)
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
 
-  let failed = false
+  // A failed run keeps its folder (the servers' logs), as does --profile-only (the .cpuprofile files).
+  let keep = false
   try {
+    if (s.profileOnly) {
+      process.stdout.write(`${(await profileUnderLoad(bench)).flatMap(profileText).join('\n')}\n`)
+      keep = true
+      return 0
+    }
     const specs = await peers(bench, go)
     const mach = machine('missing' in go ? 'Go not found' : go.goVersion, bench.generator)
     log(`${mach.cpuModel}, ${mach.cores} cores, Node ${mach.node}, ${mach.go}, ${bench.generator.name}; load average ${mach.loadAverageAtStart.join(' ')}`)
     const rounds = await measureRounds(bench, specs)
+    const profiles = await profileUnderLoad(bench)
     const startupSamples = rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.startupMs)
     const { memory, idleBoundary } = await memoryAndIdle(bench, startupSamples)
     await measureStartups(bench, startupSamples)
     const podCache = await podCacheFigures(bench)
     // The sidecar's own figures (bench/sidecar.ts): a full run to the default output writes them too.
     const sidecar = await benchSidecar({ quick: s.quick, cpu: s.serverCpu, log, ...(s.out === join(ROOT, 'bench/results.json') ? {} : { out: join(dirname(s.out), 'sidecar-results.json') }) })
-    const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar })
+    const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar, profiles })
     await writeOutputs(results, settings, log)
     return 0
   } catch (error: unknown) {
-    failed = true
+    keep = true
     throw error
   } finally {
     await Promise.all([...bench.running].map((p) => p.stop()))
-    if (failed) log(`logs kept in ${bench.workDir}`)
+    await bench.fake.stop()
+    if (keep) log(`logs and profiles kept in ${bench.workDir}`)
     else await rm(bench.workDir, { recursive: true, force: true })
   }
 }
@@ -285,7 +330,11 @@ async function prepare(s: Settings): Promise<{ bench: Bench; go: Awaited<ReturnT
     bodyFiles[body.name] = join(workDir, `${body.name}.json`)
     await writeFile(bodyFiles[body.name], body.json)
   }
+  const baselines: Baseline[] = []
+  for (const ref of s.baselines) baselines.push(await buildBaseline(ref, log))
   const bench: Bench = {
+    fake: await startFakeApiserver(ROUND_SERVICES, workDir),
+    baselines,
     settings: s,
     workDir,
     cli,
@@ -306,9 +355,46 @@ async function peers(bench: Bench, go: Awaited<ReturnType<typeof ensureGoPeer>>)
   // Beside the snapshot's node_modules link, so that `fastify` resolves.
   const fastifyScript = join(dirname(dirname(dirname(cli))), 'fastify-floor.mjs')
   await copyFile(join(ROOT, 'bench/fastify-floor.ts'), fastifyScript)
+  const parsingFloorScript = join(workDir, 'parsing-floor.mjs')
+  await copyFile(join(ROOT, 'bench/parsing-floor.ts'), parsingFloorScript)
   // nlb-guard's own cipher list, from the snapshot's compiled module (it imports nothing).
   const { CIPHERS } = (await import(pathToFileURL(join(dirname(dirname(cli)), 'webhook/server/ciphers.js')).href)) as { CIPHERS: string }
-  return peerSpecs(cli, floorScript, fastifyScript, CIPHERS, 'missing' in go ? { missing: go.missing } : go.binary)
+  return [
+    nlbGuard(bench),
+    ...bench.baselines.map((b) => nlbGuard(bench, { cli: b.cli, name: `baseline ${b.ref}` })),
+    floorPeer(floorScript, CIPHERS),
+    parsingFloorPeer(parsingFloorScript, CIPHERS),
+    fastifyPeer(fastifyScript, CIPHERS),
+    controllerRuntimePeer('missing' in go ? { missing: go.missing } : go.binary, bench.fake.url),
+  ]
+}
+
+/**
+ * CPU profiles of nlb-guard (`node --cpu-prof`, as the image runs it otherwise) answering the
+ * Service body, then the Pod body, closed-loop on 8 connections; each a fresh process, warmed up,
+ * then loaded and stopped at once. Its profile is written when it exits; the summary covers the
+ * load's last seconds only, so the start and the warm-up are left out.
+ */
+async function profileUnderLoad(bench: Bench): Promise<ProfileSummary[]> {
+  const summaries: ProfileSummary[] = []
+  for (const body of ['service', 'pod'] as const) {
+    const dir = await profileDir(bench.workDir, body)
+    const peer = await start(bench, nlbGuard(bench, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] }), `profile-${body}`)
+    let load: ClosedLoopResult
+    try {
+      await closedLoop(bench, peer.port, [body], 8, bench.settings.warmup)
+      load = await closedLoop(bench, peer.port, [body], 8, bench.settings.profileSeconds)
+    } finally {
+      await stop(bench, peer)
+    }
+    const summary = summariseProfile(await readProfile(dir), `${bench.bodies[body].description}, 8 connections, ${Math.round(load.rps).toLocaleString('en')} req/s`, {
+      // The load's seconds less a little: the stop after it takes a few milliseconds.
+      windowMs: Math.max(500, load.seconds * 1000 - 300),
+    })
+    summaries.push(summary)
+    log(`profile ${body}: ${Math.round(load.rps)} req/s; top self: ${summary.topSelf.slice(0, 5).map((f) => `${f.frame} ${(f.self * 100).toFixed(1)}%`).join(', ')}`)
+  }
+  return summaries
 }
 
 /** Every peer once per round, interleaved; a round disturbed by other processes is measured again while the budget lasts. */
@@ -343,7 +429,7 @@ async function measureRounds(bench: Bench, specs: readonly PeerSpec[]): Promise<
 /** More cold starts of nlb-guard, added to the rounds' own. */
 async function measureStartups(bench: Bench, startupSamples: number[]): Promise<void> {
   for (let trial = 0; trial < bench.settings.startupTrials; trial++) {
-    const peer = await start(bench, nlbGuardPeer(bench.cli), `startup${trial}`)
+    const peer = await start(bench, nlbGuard(bench), `startup${trial}`)
     startupSamples.push(peer.startupMs)
     await stop(bench, peer)
   }
@@ -381,6 +467,7 @@ interface Measured {
   readonly idleBoundary: Results['nlbGuard']['idleBoundary']
   readonly podCache: PodCacheSummary
   readonly sidecar: Results['sidecar']
+  readonly profiles: readonly ProfileSummary[]
 }
 
 /** bench/results.json from what was measured: the figures and each target's verdict. */
@@ -415,6 +502,9 @@ function assembleResults(m: Measured): Results {
     nlbGuard: { startupMs: { samples: [...m.startupSamples], median: startupMedian }, memory: m.memory, idleBoundary: m.idleBoundary },
     podCache: m.podCache,
     sidecar: m.sidecar,
+    profiles: [...m.profiles],
+    fakeApiserver: { services: ROUND_SERVICES },
+    baselines: m.bench.baselines.map((b) => ({ peer: `baseline ${b.ref}`, ref: b.ref, commit: b.commit })),
     targets: evaluateTargets({
       figures: figureList,
       rate: s.rate,

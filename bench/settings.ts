@@ -17,6 +17,14 @@ const BENCH_FLAGS = {
   requests: { type: 'string', value: 'N', help: 'requests before the "after load" RSS (1000000; 10000)' },
   soak: { type: 'string', value: 'S', help: 'soak length after them (600; 4)' },
   idle: { type: 'string', value: 'S', help: 'silence between the idle-boundary bursts (100; 2)' },
+  baseline: {
+    type: 'string',
+    multiple: true,
+    value: 'REF',
+    help: 'also build nlb-guard at this git commit (in a folder under the temp dir) and run it as\na peer in the same interleaved rounds: before/after figures from one run; repeatable',
+  },
+  'profile-only': { type: 'boolean', help: 'only the CPU profiles, printed; nothing written (for work on the hot path)' },
+  'profile-seconds': { type: 'string', value: 'S', help: 'each CPU profile of nlb-guard under load, Service and Pod (10; 2)' },
   'server-cpu': { type: 'string', value: 'N', help: 'core the servers are pinned to (1)' },
   'client-cpu': { type: 'string', value: 'N', help: 'core the load generators and this script are pinned to (0)' },
   help: HELP_FLAG,
@@ -24,10 +32,11 @@ const BENCH_FLAGS = {
 
 export const BENCH_USAGE = `Usage: node bench/run.ts [--quick] [options]     (npm run bench -- [options])
 
-Loopback HTTPS benchmark of nlb-guard against a bare node:https floor, bare fastify and a
-controller-runtime webhook, server and load generator on separate cores. Prints a table,
-PASS/MISS per target and a markdown snippet; writes results JSON and markdown. Never fails on a number, only when the
-benchmark itself cannot run.
+Loopback HTTPS benchmark of nlb-guard against two bare node:https floors (one answers without
+parsing, one parses the review), bare fastify and a controller-runtime webhook, server and load
+generator on separate cores, then CPU profiles of nlb-guard under load. Prints a table, PASS/MISS
+per target and a markdown snippet; writes results JSON and markdown. Never fails on a number, only
+when the benchmark itself cannot run.
 
 Options (full run defaults first, --quick second):
 ${optionsText(BENCH_FLAGS)}
@@ -56,6 +65,10 @@ export interface Settings {
   readonly repeatBudgetSeconds: number
   readonly serverCpu: number
   readonly clientCpu: number
+  /** Git refs of nlb-guard to run beside the working tree's, as `baseline <ref>` peers. */
+  readonly baselines: readonly string[]
+  readonly profileSeconds: number
+  readonly profileOnly: boolean
 }
 
 /** The settings argv asks for, or 'help'. Throws UsageError (with BENCH_USAGE) on a bad flag or number. */
@@ -89,5 +102,8 @@ export function parseSettings(argv: readonly string[], root: string): Settings |
     repeatBudgetSeconds: quick ? 0 : 900,
     serverCpu: Math.round(number('server-cpu', values['server-cpu'], 1)),
     clientCpu: Math.round(number('client-cpu', values['client-cpu'], 0)),
+    baselines: values.baseline ?? [],
+    profileSeconds: number('profile-seconds', values['profile-seconds'], quick ? 2 : 10, 1),
+    profileOnly: values['profile-only'] === true,
   }
 }
