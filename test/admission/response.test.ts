@@ -35,3 +35,13 @@ t.test('a denial message is bounded', async (t) => {
   const answer = denied('u', 'z'.repeat(1_000_000))
   t.equal(runes(answer.status?.message ?? ''), MAX_MESSAGE_RUNES)
 })
+
+t.test('warnings short enough in code units are kept whole as they are; near the limit, astral characters count once', async (t) => {
+  const fourDigits = Array.from({ length: 4 }, (_, i) => `${i}`.repeat(MAX_WARNING_RUNES - 100))
+  t.same(boundedWarnings(fourDigits), fourDigits, '3,696 runes in four warnings: all whole')
+  // 1,000 astral characters are 1,000 runes but 2,000 code units: over the fast path's bound, within the apiserver's.
+  const astral = ['😀'.repeat(1000), '😀'.repeat(1000), '😀'.repeat(1000)]
+  t.same(boundedWarnings(astral), astral, 'counted in runes: 3,000 of them fit whole')
+  const four = ['a'.repeat(1000), 'b'.repeat(1000), 'c'.repeat(1000), 'd'.repeat(1000)]
+  t.same(boundedWarnings(four), four, '4,000 runes: past the fast bound, whole all the same (the last needs no room for a note)')
+})

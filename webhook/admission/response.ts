@@ -77,6 +77,12 @@ function leftOut(count: number): string {
 
 /** The warnings as the apiserver will keep them whole: within the total, each capped, the rest counted. */
 export function boundedWarnings(warnings: readonly string[]): string[] {
+  // A string has at least as many UTF-16 code units as runes: warnings short enough in code units
+  // are kept whole by the loop below too, so the usual few need no counting rune by rune (it was
+  // 5% of a Service admission's CPU time, bench/ profile).
+  let units = 0
+  for (const warning of warnings) units += warning.length > MAX_WARNING_RUNES ? Infinity : warning.length
+  if (units <= WARNINGS_TOTAL_RUNES - NOTE_RUNES) return [...warnings]
   const kept: string[] = []
   let used = 0
   for (let i = 0; i < warnings.length; i++) {
