@@ -20,6 +20,7 @@ export const UNIT = {
   'test/property/service.test.ts': null,
   'test/property/pod.test.ts': null,
   'test/property/admission.test.ts': null,
+  'test/property/shapes.test.ts': null,
   'test/admission/handler.test.ts': ['webhook/admission/handler.ts', 'webhook/admission/pod-rules.ts', 'webhook/admission/response.ts'],
   'test/admission/response.test.ts': ['webhook/admission/response.ts', 'webhook/admission/review.ts'],
   'test/config.test.ts': ['webhook/config.ts'],

@@ -45,3 +45,35 @@ t.test('warnings short enough in code units are kept whole as they are; near the
   const four = ['a'.repeat(1000), 'b'.repeat(1000), 'c'.repeat(1000), 'd'.repeat(1000)]
   t.same(boundedWarnings(four), four, '4,000 runes: past the fast bound, whole all the same (the last needs no room for a note)')
 })
+
+t.test('decodeReview: a well-formed review is the body itself; each malformed field is named', async (t) => {
+  const { decodeReview, ReviewDecodeError } = await import('../../webhook/admission/review.js')
+  const good = () => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' }, subResource: '', name: 'n', namespace: 'ns', operation: 'CREATE', object: {}, dryRun: false },
+  })
+  const body = good()
+  t.equal(decodeReview(body), body, 'not copied')
+  const minimal = { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, operation: 'DELETE' } }
+  t.equal(decodeReview(minimal), minimal, 'optional fields may be absent')
+  const cases: Array<[string, (b: ReturnType<typeof good>) => unknown, RegExp]> = [
+    ['no object', () => 'x', /not an AdmissionReview: body: /],
+    ['kind', (b) => ({ ...b, kind: 'Review' }), /: kind: /],
+    ['apiVersion', (b) => ({ ...b, apiVersion: 'v1' }), /: apiVersion: /],
+    ['request', (b) => ({ ...b, request: [] }), /: request: /],
+    ['uid', (b) => ({ ...b, request: { ...b.request, uid: '' } }), /: request\.uid: /],
+    ['kind.kind', (b) => ({ ...b, request: { ...b.request, kind: { group: '', version: 'v1' } } }), /: request\.kind\.kind: /],
+    ['resource', (b) => ({ ...b, request: { ...b.request, resource: { group: '', version: 'v1', resource: 1 } } }), /: request\.resource\.resource: /],
+    ['subResource', (b) => ({ ...b, request: { ...b.request, subResource: 1 } }), /: request\.subResource: /],
+    ['name', (b) => ({ ...b, request: { ...b.request, name: null } }), /: request\.name: /],
+    ['namespace', (b) => ({ ...b, request: { ...b.request, namespace: 1 } }), /: request\.namespace: /],
+    ['operation', (b) => ({ ...b, request: { ...b.request, operation: 'PATCH' } }), /: request\.operation: /],
+    ['dryRun', (b) => ({ ...b, request: { ...b.request, dryRun: 'yes' } }), /: request\.dryRun: /],
+  ]
+  for (const [name, make, message] of cases) {
+    const error = t.throws(() => decodeReview(make(good())), name) as Error
+    t.type(error, ReviewDecodeError, name)
+    t.match(error.message, message, name)
+  }
+})

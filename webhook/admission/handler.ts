@@ -1,5 +1,5 @@
 import type { Config } from '../config.js'
-import { apiVersionOf, kindKey, Service } from '../k8s/objects.js'
+import { apiVersionOf, decode, isService, kindKey, Service } from '../k8s/objects.js'
 import type { Decision, RuleId } from '../rules/decision.js'
 import { NO_CHANGE } from '../rules/decision.js'
 import { mutateService, type MixedProtocolGate } from '../rules/service.js'
@@ -104,11 +104,11 @@ export const WARN_ONLY = 'nlb-guard (enforcement: warn, nothing changed)'
 function serviceRule(deps: AdmissionDeps): KindRule {
   return (request, version) => {
     if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return NO_CHANGE
-    const object = Service.safeParse(request.object)
+    const object = decode(Service, isService, request.object)
     if (!object.success) return new InvalidObject(`request.object is not a v1 Service: ${firstIssue(object.error)}`)
     let oldObject: Service | undefined
     if (request.operation === 'UPDATE' && request.oldObject != null) {
-      const old = Service.safeParse(request.oldObject)
+      const old = decode(Service, isService, request.oldObject)
       if (!old.success) return new InvalidObject(`request.oldObject is not a v1 Service: ${firstIssue(old.error)}`)
       oldObject = old.data
     }

@@ -49,8 +49,34 @@ export class ReviewDecodeError extends Error {
   }
 }
 
+const isString = (value: unknown): value is string => typeof value === 'string'
+const optionalString = (value: unknown) => value === undefined || typeof value === 'string'
+const isGroupVersion = (value: unknown, last: 'kind' | 'resource') => isRecord(value) && isString(value['group']) && isString(value['version']) && isString(value[last])
+
+/**
+ * The schema's checks by hand (webhook/k8s/objects.ts says why): true only for what
+ * AdmissionReview accepts, so the body itself is the decoded review.
+ */
+export function isAdmissionReview(body: unknown): body is AdmissionReview {
+  if (!isRecord(body) || body['kind'] !== 'AdmissionReview' || !ADMISSION_VERSIONS.some((v) => v === body['apiVersion'])) return false
+  const request = body['request']
+  return (
+    isRecord(request) &&
+    isString(request['uid']) &&
+    request['uid'] !== '' &&
+    isGroupVersion(request['kind'], 'kind') &&
+    (request['resource'] === undefined || isGroupVersion(request['resource'], 'resource')) &&
+    optionalString(request['subResource']) &&
+    optionalString(request['name']) &&
+    optionalString(request['namespace']) &&
+    ADMISSION_OPERATIONS.some((o) => o === request['operation']) &&
+    (request['dryRun'] === undefined || typeof request['dryRun'] === 'boolean')
+  )
+}
+
 /** Decodes a parsed JSON body, or throws ReviewDecodeError naming the first offending field. */
 export function decodeReview(body: unknown): AdmissionReview {
+  if (isAdmissionReview(body)) return body
   const result = AdmissionReview.safeParse(body)
   if (result.success) return result.data
   const issue = result.error.issues[0]
