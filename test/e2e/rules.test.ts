@@ -221,6 +221,36 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
     t.same(instance.object.spec.initContainers, undefined, 'behind instance targets with Local: no sidecar')
     t.equal(instance.object.metadata.annotations?.['nlb-guard.io/healthcheck-ports'], undefined)
     t.match(instance.stderr, /Warning: Pod voip\/dns-0: no health-check sidecar for Service voip\/dns: instance targets with externalTrafficPolicy: Local: the NLB health-checks kube-proxy's health-check node port over HTTP/, 'and the Pod is told why')
+
+    // IP targets checked over HTTP: the tcp-mode sidecar would accept and say nothing, so none, and why.
+    await eventually('Service created', async () => {
+      const r = await kubectl(['apply', '-n', 'voip', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: {
+            name: 'rtp',
+            annotations: {
+              'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
+              'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'HTTP',
+            },
+          },
+          spec: { type: 'LoadBalancer', selector: { app: 'rtp' }, ports: [{ name: 'rtp', port: 10000, protocol: 'UDP', targetPort: 'sip-udp' }] },
+        }),
+        allowFail: true,
+      })
+      return r.code === 0 ? r : undefined
+    })
+    const http = await eventually('the HTTP reason in the dry-run', async () => {
+      const r = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-n', 'voip', '-f', '-'], { input: pod('rtp-0', 'rtp') })
+      return /no health-check sidecar/.test(r.stderr) ? { object: JSON.parse(r.stdout), stderr: r.stderr } : undefined
+    })
+    t.same(http.object.spec.initContainers, undefined, 'an HTTP health check: no tcp-mode sidecar')
+    t.match(
+      http.stderr,
+      /Warning: Pod voip\/rtp-0: no health-check sidecar for Service voip\/rtp: the NLB health-checks over HTTP \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-protocol\), and the sidecar \(sidecar\.mode: tcp\) only accepts connections/,
+      'the Pod is told why, and what to set',
+    )
   })
 
   t.test("the webhook's own Deployment runs in a restricted namespace", async (t) => {
