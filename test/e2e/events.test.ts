@@ -2,6 +2,7 @@
 // nlb-guard's Event for the pod it gave a sidecar (the pod's controlling owner, known by uid), and
 // `kubectl describe service` shows the Event of an UPDATE nlb-guard mutated. A Service's CREATE
 // gets none: the mutating webhook sees it before it has a uid, so describe could not match it.
+// Events still waiting at SIGTERM are sent before nlb-guard exits.
 import t from 'tap'
 import { eventually, startControlPlane, type ControlPlane } from './harness.js'
 import { metricsText, pointAt, renderManifests, startNlbGuard, toYaml } from './nlb-guard.js'
@@ -84,4 +85,30 @@ t.test('Events on a real kube-apiserver', async (t) => {
   t.equal(await can('patch', 'events', '-n', NS), 'yes')
   t.equal(await can('list', 'events', '-n', NS), 'no', 'no reading of Events')
   t.equal(await can('delete', 'events', '-n', NS), 'no')
+
+  // Shutdown: Events still waiting when nlb-guard is told to stop reach the apiserver before it exits.
+  const ns = 'flush'
+  await cp.kubectl(['create', 'namespace', ns])
+  const SERVICES = 30
+  const items = Array.from({ length: SERVICES }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `udp-${i}` }, spec: { type: 'LoadBalancer', selector: { app: 'udp' }, ports: [{ name: 'udp', port: 5060, protocol: 'UDP' }] } }))
+  await eventually('the Services admitted, made NLBs', async () => {
+    const r = await cp.kubectl(['apply', '-n', ns, '-o', 'json', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), allowFail: true })
+    return r.code === 0 && r.stdout.includes('"nlb"') ? r : undefined
+  })
+  // One kubectl drops the type of all 30 (30 UPDATEs in quick succession), nlb-guard restores each:
+  // 30 Events to send, at most 10 a second, so most still wait when SIGTERM follows at once.
+  const dropped = await cp.kubectl(['annotate', 'service', '--all', '-n', ns, 'service.beta.kubernetes.io/aws-load-balancer-type-'])
+  t.match(dropped.stderr, /Warning: restored annotation/, 'restored (kubectl prints a repeated warning once)')
+  await guard.stop()
+  // 'exit' can come before the end of its stderr: the last line it writes is "closed".
+  await eventually('its log read to the end', async () => (guard.log().includes('"msg":"closed"') ? true : undefined))
+  t.equal(guard.admissions().filter((a) => a['namespace'] === ns && a['operation'] === 'UPDATE' && a['decision'] === 'patched').length, SERVICES, 'every UPDATE restored')
+
+  const flushed = guard.log().split('\n').filter((line) => line.includes('Kubernetes Events sent before exit')).map((line) => JSON.parse(line) as { pending: number; unsent: number })
+  t.equal(flushed.length, 1, `the shutdown flushed Events: ${guard.log().slice(-2000)}`)
+  t.ok((flushed[0]?.pending ?? 0) > 0, `${flushed[0]?.pending} Events were still waiting at SIGTERM`)
+  t.equal(flushed[0]?.unsent, 0, 'none left unsent')
+  const events = JSON.parse((await cp.kubectl(['get', 'events', '-n', ns, '-o', 'json'])).stdout) as { items: Array<{ reason?: string; source?: { component?: string }; involvedObject: { name?: string } }> }
+  const ours = events.items.filter((e) => e.source?.component === 'nlb-guard' && e.reason === 'Mutated')
+  t.same(ours.map((e) => e.involvedObject.name).sort(), items.map((s) => s.metadata.name).sort(), 'the apiserver has an Event for every Service')
 })

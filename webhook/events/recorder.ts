@@ -56,10 +56,22 @@ export interface EventRecorderOptions {
 export interface EventRecorder {
   /** Never blocks, never throws: queues the note, adds it to a waiting one, or drops it when full. */
   record(note: EventNote): void
-  /** Resolves when nothing is waiting or being sent (tests, and close). */
+  /** Resolves when nothing is waiting or being sent (tests). */
   idle(): Promise<void>
+  /**
+   * At shutdown: sends what waits without the pause between requests, for at most `withinMs`, then
+   * stops. What is still unsent then is counted `dropped`. New notes are refused from the start.
+   */
+  flush(withinMs: number): Promise<FlushResult>
   /** Stops sending; waiting notes are dropped. */
   stop(): void
+}
+
+export interface FlushResult {
+  /** Notes waiting (or being sent) when the flush began. */
+  readonly pending: number
+  /** Of those, not sent by the deadline (counted `dropped`; one in flight may still arrive). */
+  readonly unsent: number
 }
 
 /** The message of an Event: kubectl prints it whole; a rule's explanation can quote user data. */
@@ -80,6 +92,14 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const sent = new Map<string, { name: string; count: number }>()
   let running: Promise<void> | undefined
   let stopped = false
+  let inFlight = false
+  // A flush ends the pause between requests: the worker may be in one when it begins.
+  let flushing = false
+  let endPause: (() => void) | undefined
+  const pause = (): Promise<void> =>
+    flushing
+      ? Promise.resolve()
+      : Promise.race([sleep(minIntervalMs), new Promise<void>((resolve) => (endPause = resolve))])
 
   const work = async (): Promise<void> => {
     for (;;) {
@@ -89,6 +109,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       pending.delete(key)
       const before = sent.get(key)
       const event: OutgoingEvent = { ...note, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
+      inFlight = true
       try {
         const name = await options.sink(event)
         sent.delete(key)
@@ -98,8 +119,10 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       } catch (error: unknown) {
         options.onResult?.('failed', note.reason)
         options.onError?.(error, event)
+      } finally {
+        inFlight = false
       }
-      await sleep(minIntervalMs)
+      await pause()
     }
   }
 
@@ -111,9 +134,17 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
     })
   }
 
+  const idle = async (): Promise<void> => {
+    while (running !== undefined) await running
+  }
+  const stop = (): void => {
+    stopped = true
+    pending.clear()
+  }
+
   return {
     record(note) {
-      if (stopped) return
+      if (stopped || flushing) return
       const key = `${note.involved.uid}\u0000${note.reason}`
       const waiting = pending.get(key)
       if (waiting !== undefined) {
@@ -129,12 +160,22 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       pending.set(key, { note, count: 1 })
       kick()
     },
-    async idle() {
-      while (running !== undefined) await running
+    idle,
+    async flush(withinMs) {
+      const pendingAtStart = pending.size + (inFlight ? 1 : 0)
+      flushing = true
+      endPause?.()
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, withinMs)
+      })
+      await Promise.race([idle(), deadline])
+      clearTimeout(timer)
+      const unsent = pending.size + (inFlight ? 1 : 0)
+      for (const { note } of pending.values()) options.onResult?.('dropped', note.reason)
+      stop()
+      return { pending: pendingAtStart, unsent }
     },
-    stop() {
-      stopped = true
-      pending.clear()
-    },
+    stop,
   }
 }
