@@ -173,3 +173,29 @@ t.test('flush at shutdown: what waits is sent at once (no pause), new notes are 
   t.equal(counts.get('dropped Denied'), 2, 'the two that never left are counted dropped')
   t.equal(silent.calls.length, 1, 'nothing more sent after the bound')
 })
+
+t.test("resolveInvolved: the Event goes where the resolver says; two ReplicaSets of one Deployment share its Event", async (t) => {
+  const fake = fakeSink()
+  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'demo', name: 'web', uid: 'd' }
+  const recorder = createEventRecorder({
+    sink: fake.sink,
+    sleep: async () => {},
+    resolveInvolved: async (involved) => (involved.uid === 'broken' ? Promise.reject(new Error('never, but')) : involved.uid.startsWith('web-') ? deployment : involved),
+  })
+  recorder.record(note('web-old'))
+  await fake.called(1)
+  recorder.record(note('web-new'))
+  recorder.record(note('broken'))
+  fake.answer('web.1')
+  await fake.called(2)
+  fake.answer('web.1')
+  await fake.called(3)
+  fake.answer('broken.1')
+  await recorder.idle()
+  t.same(fake.calls.map((c) => [c.involved.kind, c.involved.name, c.count, c.existing]), [
+    ['Deployment', 'web', 1, undefined],
+    ['Deployment', 'web', 2, 'web.1'],
+    ['ReplicaSet', 'rs-broken', 1, undefined],
+  ], "the new ReplicaSet's note patches the Deployment's Event; a resolver that rejects leaves the Event where it was")
+  t.equal(fake.calls[1]?.message, 'changed web-new', "the message is the note's")
+})

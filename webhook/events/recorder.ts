@@ -41,6 +41,11 @@ export type EventResult = 'emitted' | 'aggregated' | 'dropped' | 'failed'
 
 export interface EventRecorderOptions {
   readonly sink: EventSink
+  /**
+   * Where a note's Event goes, decided by the worker just before sending (a ReplicaSet's Deployment:
+   * events/owners.ts); notes of two objects resolved to one share its Event. Never rejects.
+   */
+  readonly resolveInvolved?: (involved: InvolvedObject) => Promise<InvolvedObject>
   /** Notes waiting to be sent, at most (distinct keys; repeats of a waiting key cost nothing). */
   readonly maxPending?: number
   /** Keys remembered after sending (to patch their Event), at most; the oldest is forgotten first. */
@@ -77,6 +82,8 @@ export interface FlushResult {
 /** The message of an Event: kubectl prints it whole; a rule's explanation can quote user data. */
 export const MAX_MESSAGE = 1024
 
+const keyOf = (involved: InvolvedObject, reason: EventReason): string => `${involved.uid}\u0000${reason}`
+
 const unrefSleep = (ms: number) =>
   new Promise<void>((resolve) => {
     setTimeout(resolve, ms).unref()
@@ -105,11 +112,17 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
     for (;;) {
       const next = pending.entries().next()
       if (next.done === true || stopped) return
-      const [key, { note, count }] = next.value
-      pending.delete(key)
-      const before = sent.get(key)
-      const event: OutgoingEvent = { ...note, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
+      const [waitingKey, { note, count }] = next.value
+      pending.delete(waitingKey)
       inFlight = true
+      const involved = options.resolveInvolved === undefined ? note.involved : await options.resolveInvolved(note.involved).catch(() => note.involved)
+      if (stopped) {
+        inFlight = false
+        return
+      }
+      const key = keyOf(involved, note.reason)
+      const before = sent.get(key)
+      const event: OutgoingEvent = { ...note, involved, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
       try {
         const name = await options.sink(event)
         sent.delete(key)
@@ -145,7 +158,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   return {
     record(note) {
       if (stopped || flushing) return
-      const key = `${note.involved.uid}\u0000${note.reason}`
+      const key = keyOf(note.involved, note.reason)
       const waiting = pending.get(key)
       if (waiting !== undefined) {
         waiting.count++

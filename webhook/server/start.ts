@@ -19,6 +19,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
 import { hostname } from 'node:os'
+import { createOwnerResolver } from '../events/owners.js'
 import { createEventRecorder, type EventRecorder } from '../events/recorder.js'
 import { bounded } from '../text/bounded.js'
 
@@ -218,6 +219,9 @@ function createVersionSource(
  */
 const EVENT_FLUSH_MS = 2000
 
+/** A ReplicaSet's GET, at most: under the shutdown's flush bound, so one slow answer leaves it time. */
+const OWNER_LOOKUP_TIMEOUT_MS = 1000
+
 /** The dry-run probe's own limit: the apiserver gives a slow webhook up to 30 s, we wait less. */
 const PROBE_TIMEOUT_MS = 10_000
 
@@ -232,6 +236,12 @@ function createEvents(cluster: ClusterConnection, kubeConfig: KubeConfig, metric
   return createEventRecorder({
     // In a pod, its name (the Deployment's downward API sets none, the hostname is the pod's name).
     sink: cluster.kubeEventSink(kubeConfig, bounded(hostname(), 128)),
+    resolveInvolved: createOwnerResolver({
+      readReplicaSet: cluster.kubeReplicaSetReader(kubeConfig, OWNER_LOOKUP_TIMEOUT_MS),
+      onLookup: (result) => metrics.eventOwnerLookups.inc({ result }),
+      onError: (error, involved) =>
+        log.warn({ reason: errorMessage(error), replicaSet: `${involved.namespace}/${involved.name}` }, "cannot read a pod's ReplicaSet to find its Deployment; its Event goes on the ReplicaSet"),
+    }),
     onResult: (result, reason) => metrics.events.inc({ result, reason }),
     onError: (error, event) =>
       log.warn({ reason: errorMessage(error), involved: `${event.involved.kind}/${event.involved.name}`, eventReason: event.reason }, 'cannot send a Kubernetes Event; the admission was not affected'),
