@@ -4,16 +4,14 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { legacyFolder, LEGACY_VARIANTS } from '../../manifests/legacy.js'
+import { LEGACY_1_16 } from '../fixtures/legacy-overlays.js'
 import { startControlPlane } from './harness.js'
 import { admissions, asV1beta1, bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
 t.setTimeout(20 * 60_000)
 
 const VERSION = '1.19.16'
-const variant = LEGACY_VARIANTS.find((v) => v.folder === '1.16-1.20')
-if (variant === undefined) throw new Error('no 1.16-1.20 variant')
-const folder = legacyFolder(variant)
+const folder = LEGACY_1_16.path
 
 t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   const cp = await startControlPlane({ version: VERSION, startTimeoutMs: 180_000 })

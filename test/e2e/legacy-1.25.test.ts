@@ -3,7 +3,7 @@
 // applied with kubectl 1.25.16, nlb-guard in bootstrap mode as its ServiceAccount with no
 // --kube-version, every rule through the apiserver's own admission chain and validation.
 import t from 'tap'
-import { legacyFolder, LEGACY_VARIANTS } from '../../manifests/legacy.js'
+import { LEGACY_1_21 } from '../fixtures/legacy-overlays.js'
 import { startControlPlane } from './harness.js'
 import { bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
@@ -11,9 +11,7 @@ t.setTimeout(20 * 60_000)
 
 const VERSION = '1.25.16'
 const GATE_OFF = '--feature-gates=MixedProtocolLBService=false'
-const variant = LEGACY_VARIANTS.find((v) => v.folder === '1.21-1.27')
-if (variant === undefined) throw new Error('no 1.21-1.27 variant')
-const folder = legacyFolder(variant)
+const folder = LEGACY_1_21.path
 
 t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   const cp = await startControlPlane({ version: VERSION, apiserverArgs: [GATE_OFF], startTimeoutMs: 180_000 })
