@@ -68,6 +68,11 @@ for (const [version, legacyOldest] of [['1.19.16', '1.16.0'], ['1.25.16', '1.21.
           t.same(warnings(result), [], `${at}: no warning`)
         }
       }
+      // The same check refuses the 1.28 shape here, so it can fail: fields this version does not know.
+      const newer = await template(['--kube-version', '1.28.0'])
+      const refused = await kubectl(['apply', '--dry-run=server', ...validate, '-f', '-'], { input: list(newer), allowFail: true })
+      t.not(refused.code, 0, '--kube-version 1.28.0 is refused')
+      t.match(refused.stderr, /unknown field "?(matchConditions|unhealthyPodEvictionPolicy|matchLabelKeys|nodeTaintsPolicy)/, `for a field of 1.28: ${refused.stderr}`)
       await kubectl(['delete', 'namespace', NAMESPACE, '--wait=false'])
     })
 
