@@ -5,7 +5,7 @@
 import t from 'tap'
 import { LEGACY_1_21 } from '../fixtures/legacy-overlays.js'
 import { startControlPlane } from './harness.js'
-import { bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
+import { bootstrapped, byName, eraKubectl, eventsShown, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
 t.setTimeout(20 * 60_000)
 
@@ -52,6 +52,8 @@ t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   await t.test(`gate off: seed 001's echo Service gets nlb-guard's denial, not the apiserver's`, (t) => mixedDenied(t, context, VERSION))
 
   await serviceAndPodRules(t, context)
+
+  await t.test("Kubernetes Events, as the install's ServiceAccount", (t) => eventsShown(t, context))
 
   await t.test('kube-system and nlb-guard-system are never sent (kubernetes.io/metadata.name, from 1.21)', async (t) => {
     for (const namespace of ['kube-system', NAMESPACE]) {
