@@ -199,3 +199,19 @@ t.test("resolveInvolved: the Event goes where the resolver says; two ReplicaSets
   ], "the new ReplicaSet's note patches the Deployment's Event; a resolver that rejects leaves the Event where it was")
   t.equal(fake.calls[1]?.message, 'changed web-new', "the message is the note's")
 })
+
+t.test('a flush that ends while the worker waits on the resolver sends nothing after it', async (t) => {
+  const fake = fakeSink()
+  let release: (() => void) | undefined
+  const recorder = createEventRecorder({
+    sink: fake.sink,
+    sleep: async () => {},
+    // A ReplicaSet lookup that answers only when the test says.
+    resolveInvolved: (involved) => new Promise((resolve) => (release = () => resolve(involved))),
+  })
+  recorder.record(note('slow'))
+  t.same(await recorder.flush(10), { pending: 1, unsent: 1 }, 'given up at the bound, the lookup still out')
+  release?.()
+  await recorder.idle()
+  t.equal(fake.calls.length, 0, 'the Event is not sent once the flush gave up')
+})
