@@ -25,6 +25,7 @@ export const UNIT = {
   'test/admission/response.test.ts': ['webhook/admission/response.ts', 'webhook/admission/review.ts'],
   'test/config.test.ts': ['webhook/config.ts'],
   'test/cluster/version.test.ts': ['webhook/cluster/version.ts'],
+  'test/events/owners.test.ts': ['webhook/events/owners.ts'],
   'test/lib/args.test.ts': ['lib/args.ts'],
   'test/lib/retry.test.ts': ['lib/retry.ts'],
   'test/lib/shared.test.ts': ['lib/dns.ts', 'lib/errors.ts', 'lib/record.ts'],

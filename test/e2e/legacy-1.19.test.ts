@@ -4,16 +4,14 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { legacyFolder, LEGACY_VARIANTS } from '../../manifests/legacy.js'
+import { LEGACY_1_16 } from '../fixtures/legacy-overlays.js'
 import { startControlPlane } from './harness.js'
-import { admissions, asV1beta1, bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
+import { admissions, asV1beta1, bootstrapped, byName, eraKubectl, eventsShown, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
 t.setTimeout(20 * 60_000)
 
 const VERSION = '1.19.16'
-const variant = LEGACY_VARIANTS.find((v) => v.folder === '1.16-1.20')
-if (variant === undefined) throw new Error('no 1.16-1.20 variant')
-const folder = legacyFolder(variant)
+const folder = LEGACY_1_16.path
 
 t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   const cp = await startControlPlane({ version: VERSION, startTimeoutMs: 180_000 })
@@ -68,6 +66,8 @@ t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   await t.test("seed 001's echo Service: nlb-guard's denial, not the apiserver's", (t) => mixedDenied(t, context, VERSION))
 
   await serviceAndPodRules(t, context)
+
+  await t.test("Kubernetes Events, as the install's ServiceAccount", (t) => eventsShown(t, context))
 
   await t.test('kube-system: sent to nlb-guard (which leaves it alone) until labelled, then never sent', async (t) => {
     const sent = (name: string) => sentToGuard(context, 'kube-system', name)

@@ -3,17 +3,15 @@
 // applied with kubectl 1.25.16, nlb-guard in bootstrap mode as its ServiceAccount with no
 // --kube-version, every rule through the apiserver's own admission chain and validation.
 import t from 'tap'
-import { legacyFolder, LEGACY_VARIANTS } from '../../manifests/legacy.js'
+import { LEGACY_1_21 } from '../fixtures/legacy-overlays.js'
 import { startControlPlane } from './harness.js'
-import { bootstrapped, byName, eraKubectl, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
+import { bootstrapped, byName, eraKubectl, eventsShown, eventually, install, loadBalancer, mixedDenied, NAMESPACE, parseObjects, SEED_001, sentToGuard, servesVersion, serviceAndPodRules, TYPE, whileDown } from './legacy.js'
 
 t.setTimeout(20 * 60_000)
 
 const VERSION = '1.25.16'
 const GATE_OFF = '--feature-gates=MixedProtocolLBService=false'
-const variant = LEGACY_VARIANTS.find((v) => v.folder === '1.21-1.27')
-if (variant === undefined) throw new Error('no 1.21-1.27 variant')
-const folder = legacyFolder(variant)
+const folder = LEGACY_1_21.path
 
 t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   const cp = await startControlPlane({ version: VERSION, apiserverArgs: [GATE_OFF], startTimeoutMs: 180_000 })
@@ -54,6 +52,8 @@ t.test(`nlb-guard on a real kube-apiserver ${VERSION}`, async (t) => {
   await t.test(`gate off: seed 001's echo Service gets nlb-guard's denial, not the apiserver's`, (t) => mixedDenied(t, context, VERSION))
 
   await serviceAndPodRules(t, context)
+
+  await t.test("Kubernetes Events, as the install's ServiceAccount", (t) => eventsShown(t, context))
 
   await t.test('kube-system and nlb-guard-system are never sent (kubernetes.io/metadata.name, from 1.21)', async (t) => {
     for (const namespace of ['kube-system', NAMESPACE]) {

@@ -11,7 +11,7 @@ import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
 import { pemCertificates } from '../../certs/bundle.js'
 import { freePort, ROOT, spawnCli, waitFor } from '../fixtures/cli.js'
 import { eventually, type ControlPlane, type KubectlOptions, type KubectlResult } from './harness.js'
-import { httpStatus } from './nlb-guard.js'
+import { httpStatus, metricsText } from './nlb-guard.js'
 
 export const NAMESPACE = 'nlb-guard-system'
 export const TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
@@ -297,6 +297,59 @@ export async function serviceAndPodRules(t: Tap, { kubectl, guard, ns }: RuleCon
     t.equal(stored.metadata.annotations['nlb-guard.io/healthcheck-ports'], '15060')
     const other = await kubectl(['apply', '--dry-run=server', '-o', 'json', ...n, '-f', '-'], { input: pod('web-0', 'web') })
     t.equal(JSON.parse(other.stdout).spec.containers.length, 1, 'a pod no Service selects is untouched')
+  })
+}
+
+/**
+ * Events through the legacy install's RBAC (nlb-guard runs as its ServiceAccount): the Event of an
+ * UPDATE nlb-guard changed in `kubectl describe service`, and a Deployment's pod's Event on the
+ * Deployment (one GET of its ReplicaSet, which the install's ClusterRole allows), read by that
+ * release's kubectl. core/v1 Events and apps/v1 ReplicaSets are served by every version.
+ */
+export async function eventsShown(t: Tap, { kubectl, guard, ns }: RuleContext): Promise<void> {
+  const n = ['-n', ns]
+  const described = (kind: string, name: string) =>
+    eventually(`${kind} ${name} shows nlb-guard's Event`, async () => {
+      const r = await kubectl(['describe', kind, name, ...n])
+      return /nlb-guard/.test(r.stdout) ? r.stdout : undefined
+    })
+
+  await t.test('UPDATE: kubectl describe service shows the Event of the restored annotation', async (t) => {
+    await kubectl(['apply', ...n, '-f', '-'], { input: loadBalancer('events') })
+    const r = await kubectl(['annotate', 'service', 'events', `${TYPE}-`, ...n])
+    t.match(r.stderr, /Warning: restored annotation/)
+    t.match(await described('service', 'events'), /Normal\s+Mutated\s+.*nlb-guard\s+restored annotation service\.beta\.kubernetes\.io\/aws-load-balancer-type: "nlb"/)
+  })
+
+  await t.test("a Deployment's pod: kubectl describe deployment shows the Event", async (t) => {
+    await kubectl(['apply', ...n, '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'relay', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
+        spec: { type: 'LoadBalancer', selector: { app: 'relay' }, ports: [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip-udp' }] },
+      }),
+    })
+    // No controller-manager runs: the Deployment, its ReplicaSet and pod made here, each owned by the one before (by uid).
+    const template = { metadata: { labels: { app: 'relay' } }, spec: { containers: [{ name: 'server', image: 'example/sip', ports: [{ name: 'sip-udp', containerPort: 15060, protocol: 'UDP' }] }] } }
+    const spec = { replicas: 1, selector: { matchLabels: template.metadata.labels }, template }
+    const uidOf = async (kind: string, name: string) => (await kubectl(['get', kind, name, ...n, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
+    const owner = (kind: string, name: string, uid: string, apiVersion = 'apps/v1') => ({ apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true })
+    await kubectl(['apply', ...n, '-f', '-'], { input: JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'relay' }, spec }) })
+    const deployment = await uidOf('deployment', 'relay')
+    await kubectl(['apply', ...n, '-f', '-'], { input: JSON.stringify({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'relay-6b7c', ownerReferences: [owner('Deployment', 'relay', deployment)] }, spec }) })
+    const replicaSet = await uidOf('replicaset', 'relay-6b7c')
+    const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'relay-6b7c-', labels: template.metadata.labels, ownerReferences: [owner('ReplicaSet', 'relay-6b7c', replicaSet)] }, spec: template.spec })
+    // The informer sees the Service through its watch: until then a pod is stored without the sidecar.
+    await eventually('a pod with the sidecar', async () => {
+      const created = JSON.parse((await kubectl(['create', ...n, '-o', 'json', '-f', '-'], { input: pod })).stdout) as { metadata: { annotations?: Record<string, string> } }
+      return created.metadata.annotations?.['nlb-guard.io/healthcheck-ports'] === '15060' ? true : undefined
+    })
+    t.match(await described('deployment', 'relay'), /Normal\s+Mutated\s+.*nlb-guard\s+Pod relay-6b7c-\*: added sidecar container nlb-guard-healthcheck/)
+    t.notMatch((await kubectl(['describe', 'replicaset', 'relay-6b7c', ...n])).stdout, /nlb-guard/, 'on the Deployment, not its ReplicaSet')
+    const metrics = await metricsText(guard.metricsPort)
+    t.match(metrics, /nlb_guard_event_owner_lookups_total\{result="fetched"\} [1-9]/, 'the ReplicaSet read as the ServiceAccount')
+    t.notMatch(metrics, /nlb_guard_event_owner_lookups_total\{result="failed"\}|nlb_guard_events_total\{result="failed"/, 'no lookup or Event refused')
   })
 }
 

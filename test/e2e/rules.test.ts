@@ -152,18 +152,21 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
   t.test('Pods: the sidecar appears in the dry-run of a pod a real UDP LoadBalancer Service selects', async (t) => {
     await kubectl(['create', 'namespace', 'voip'])
     await kubectl(['label', 'namespace', 'voip', 'pod-security.kubernetes.io/enforce=restricted'])
-    await eventually('Service created', async () => {
-      const r = await kubectl(['apply', '-n', 'voip', '-f', '-'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: 'sip', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' } },
-          spec: { type: 'LoadBalancer', selector: { app: 'sip' }, ports: [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip-udp' }] },
-        }),
-        allowFail: true,
+    // A UDP LoadBalancer Service in voip selecting app, on the pods' named port sip-udp.
+    const udpService = (name: string, app: string, port: number, annotations: Record<string, string>, spec: Record<string, unknown> = {}) =>
+      eventually(`Service ${name} created`, async () => {
+        const r = await kubectl(['apply', '-n', 'voip', '-f', '-'], {
+          input: JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name, annotations },
+            spec: { type: 'LoadBalancer', ...spec, selector: { app }, ports: [{ name, port, protocol: 'UDP', targetPort: 'sip-udp' }] },
+          }),
+          allowFail: true,
+        })
+        return r.code === 0 ? r : undefined
       })
-      return r.code === 0 ? r : undefined
-    })
+    await udpService('sip', 'sip', 5060, { 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip' })
     const pod = (name: string, app: string) =>
       JSON.stringify({
         apiVersion: 'v1',
@@ -202,25 +205,30 @@ t.test('nlb-guard on a real kube-apiserver', async (t) => {
     t.same(JSON.parse(other.stdout).spec.initContainers, undefined, 'a pod no Service selects is untouched')
 
     // injection: auto: behind instance targets with Local the NLB asks kube-proxy, never the pod.
-    await eventually('Service created', async () => {
-      const r = await kubectl(['apply', '-n', 'voip', '-f', '-'], {
-        input: JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: 'dns' },
-          spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'dns' }, ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 'sip-udp' }] },
-        }),
-        allowFail: true,
+    await udpService('dns', 'dns', 53, {}, { externalTrafficPolicy: 'Local' })
+    // The informer sees each new Service through its watch: poll until the Pod's warning names it.
+    const refused = (name: string, app: string) =>
+      eventually(`the reason for ${name} in the dry-run`, async () => {
+        const r = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-n', 'voip', '-f', '-'], { input: pod(name, app) })
+        return /no health-check sidecar/.test(r.stderr) ? { object: JSON.parse(r.stdout), stderr: r.stderr } : undefined
       })
-      return r.code === 0 ? r : undefined
-    })
-    const instance = await eventually('the reason in the dry-run', async () => {
-      const r = await kubectl(['apply', '--dry-run=server', '-o', 'json', '-n', 'voip', '-f', '-'], { input: pod('dns-0', 'dns') })
-      return /no health-check sidecar/.test(r.stderr) ? { object: JSON.parse(r.stdout), stderr: r.stderr } : undefined
-    })
+    const instance = await refused('dns-0', 'dns')
     t.same(instance.object.spec.initContainers, undefined, 'behind instance targets with Local: no sidecar')
     t.equal(instance.object.metadata.annotations?.['nlb-guard.io/healthcheck-ports'], undefined)
     t.match(instance.stderr, /Warning: Pod voip\/dns-0: no health-check sidecar for Service voip\/dns: instance targets with externalTrafficPolicy: Local: the NLB health-checks kube-proxy's health-check node port over HTTP/, 'and the Pod is told why')
+
+    // IP targets checked over HTTP: the tcp-mode sidecar would accept and say nothing, so none, and why.
+    await udpService('rtp', 'rtp', 10000, {
+      'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
+      'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'HTTP',
+    })
+    const http = await refused('rtp-0', 'rtp')
+    t.same(http.object.spec.initContainers, undefined, 'an HTTP health check: no tcp-mode sidecar')
+    t.match(
+      http.stderr,
+      /Warning: Pod voip\/rtp-0: no health-check sidecar for Service voip\/rtp: the NLB health-checks over HTTP \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-protocol\), and the sidecar \(sidecar\.mode: tcp\) only accepts connections/,
+      'the Pod is told why, and what to set',
+    )
   })
 
   t.test("the webhook's own Deployment runs in a restricted namespace", async (t) => {

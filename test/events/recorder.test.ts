@@ -140,3 +140,78 @@ t.test('record() never blocks or throws, and stop() drops what waits', async (t)
   await recorder.idle()
   t.same(fake.calls.map((c) => c.involved.uid), ['a'], 'nothing sent after stop')
 })
+
+t.test('flush at shutdown: what waits is sent at once (no pause), new notes are refused, and it is bounded', async (t) => {
+  const fake = fakeSink()
+  const { counts, onResult } = counting()
+  const pauses: number[] = []
+  // The pause between requests never ends by itself: only the flush can cut it short.
+  const recorder = createEventRecorder({ sink: fake.sink, onResult, minIntervalMs: 60_000, sleep: (ms) => (pauses.push(ms), new Promise(() => {})) })
+  for (const uid of ['a', 'b', 'c']) recorder.record(note(uid))
+  await fake.called(1)
+  fake.answer('a.1')
+  // The worker is now in a pause it would never leave; b and c wait.
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  t.same(pauses, [60_000])
+  const flushed = recorder.flush(60_000)
+  recorder.record(note('late'))
+  await fake.called(2)
+  fake.answer('b.1')
+  await fake.called(3)
+  fake.answer('c.1')
+  t.same(await flushed, { pending: 2, unsent: 0 }, 'both waiting notes sent')
+  t.same(fake.calls.map((c) => c.involved.uid), ['a', 'b', 'c'], 'the late note was refused')
+  t.same(pauses, [60_000], 'no pause while flushing')
+  t.equal(counts.get('emitted Mutated'), 3)
+
+  // An apiserver that never answers: the flush gives up at its bound and counts what was left.
+  const silent = fakeSink()
+  const stuck = createEventRecorder({ sink: silent.sink, onResult, sleep: async () => {} })
+  for (const uid of ['x', 'y', 'z']) stuck.record(note(uid, 'Denied'))
+  await silent.called(1)
+  t.same(await stuck.flush(10), { pending: 3, unsent: 3 }, 'one in flight and two waiting, unsent')
+  t.equal(counts.get('dropped Denied'), 2, 'the two that never left are counted dropped')
+  t.equal(silent.calls.length, 1, 'nothing more sent after the bound')
+})
+
+t.test("resolveInvolved: the Event goes where the resolver says; two ReplicaSets of one Deployment share its Event", async (t) => {
+  const fake = fakeSink()
+  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'demo', name: 'web', uid: 'd' }
+  const recorder = createEventRecorder({
+    sink: fake.sink,
+    sleep: async () => {},
+    resolveInvolved: async (involved) => (involved.uid === 'broken' ? Promise.reject(new Error('never, but')) : involved.uid.startsWith('web-') ? deployment : involved),
+  })
+  recorder.record(note('web-old'))
+  await fake.called(1)
+  recorder.record(note('web-new'))
+  recorder.record(note('broken'))
+  fake.answer('web.1')
+  await fake.called(2)
+  fake.answer('web.1')
+  await fake.called(3)
+  fake.answer('broken.1')
+  await recorder.idle()
+  t.same(fake.calls.map((c) => [c.involved.kind, c.involved.name, c.count, c.existing]), [
+    ['Deployment', 'web', 1, undefined],
+    ['Deployment', 'web', 2, 'web.1'],
+    ['ReplicaSet', 'rs-broken', 1, undefined],
+  ], "the new ReplicaSet's note patches the Deployment's Event; a resolver that rejects leaves the Event where it was")
+  t.equal(fake.calls[1]?.message, 'changed web-new', "the message is the note's")
+})
+
+t.test('a flush that ends while the worker waits on the resolver sends nothing after it', async (t) => {
+  const fake = fakeSink()
+  let release: (() => void) | undefined
+  const recorder = createEventRecorder({
+    sink: fake.sink,
+    sleep: async () => {},
+    // A ReplicaSet lookup that answers only when the test says.
+    resolveInvolved: (involved) => new Promise((resolve) => (release = () => resolve(involved))),
+  })
+  recorder.record(note('slow'))
+  t.same(await recorder.flush(10), { pending: 1, unsent: 1 }, 'given up at the bound, the lookup still out')
+  release?.()
+  await recorder.idle()
+  t.equal(fake.calls.length, 0, 'the Event is not sent once the flush gave up')
+})

@@ -143,9 +143,33 @@ t.test('each Kubernetes version gets the shape its apiserver accepts (.Capabilit
       t.same(webhooks(objects).map((w) => w.failurePolicy), shape.matchConditions ? ['Fail', 'Ignore', 'Fail'] : ['Ignore', 'Ignore', 'Ignore'], `${at}: failurePolicy`)
       if (!shape.spread) t.ok(pod.affinity?.['podAntiAffinity'], `${at}: a per-node anti-affinity instead of the spread`)
       if (!shape.seccompField) t.equal(only<Deployment>(objects, 'Deployment').spec.template.metadata.annotations['seccomp.security.alpha.kubernetes.io/pod'], 'runtime/default', `${at}: seccomp by annotation`)
-      // system-cluster-critical outside kube-system is refused before 1.17.
-      t.equal(pod.priorityClassName, shape.version.startsWith('1.16.') ? undefined : 'system-cluster-critical', `${at}: priorityClassName`)
+      // system-cluster-critical outside kube-system is refused before 1.17: a class of the release's own there.
+      t.equal(pod.priorityClassName, shape.version.startsWith('1.16.') ? 'nlb-guard-critical' : 'system-cluster-critical', `${at}: priorityClassName`)
+      t.equal(objects.filter((o) => o.kind === 'PriorityClass').length, shape.version.startsWith('1.16.') ? 1 : 0, `${at}: a PriorityClass of its own on 1.16 only`)
+      // kube-score reads the seccomp field, not the annotation: its finding is left on purpose where there is no field.
+      const ignored = only<Deployment>(objects, 'Deployment').metadata.annotations?.['kube-score/ignore']?.split(',') ?? []
+      t.equal(ignored.includes('container-seccomp-profile'), !shape.seccompField, `${at}: kube-score container-seccomp-profile ignored only without the field`)
     }
+  }
+})
+
+t.test('Kubernetes 1.16: priorityClassName system-*-critical outside kube-system becomes a PriorityClass of the release', async (t) => {
+  for (const { name, bin } of helms) {
+    const objects = await template(['--kube-version', '1.16.15'], bin)
+    const priorityClass = only(objects, 'PriorityClass') as K8sObject & { value: number; globalDefault: boolean }
+    t.same({ name: priorityClass.metadata.name, value: priorityClass.value, globalDefault: priorityClass.globalDefault }, { name: 'nlb-guard-critical', value: 1_000_000_000, globalDefault: false }, `${name}: the highest value a user-defined class may have`)
+    t.equal(podSpec(objects).priorityClassName, priorityClass.metadata.name, `${name}: the pods use it`)
+    const named = parseObjects((await run(bin, ['template', 'guard', CHART, '--namespace', 'x', '--kube-version', '1.16.15', '--set', 'priorityClassName=system-node-critical'])).stdout)
+    t.equal(podSpec(named).priorityClassName, 'guard-nlb-guard-critical', `${name}: named after the release; any system-* class`)
+    const inKubeSystem = parseObjects((await run(bin, ['template', 'nlb-guard', CHART, '--namespace', 'kube-system', '--kube-version', '1.16.15'])).stdout)
+    t.equal(podSpec(inKubeSystem).priorityClassName, 'system-cluster-critical', `${name}: kube-system may use system-cluster-critical on 1.16`)
+    t.notOk(inKubeSystem.some((o) => o.kind === 'PriorityClass'), `${name}: no class of its own there`)
+    const own = await template(['--kube-version', '1.16.15', '--set', 'priorityClassName=platform-critical'], bin)
+    t.equal(podSpec(own).priorityClassName, 'platform-critical', `${name}: a class of the user's is used as given`)
+    t.notOk(own.some((o) => o.kind === 'PriorityClass'), `${name}: and none is rendered`)
+    const none = await template(['--kube-version', '1.16.15', '--set', 'priorityClassName='], bin)
+    t.equal(podSpec(none).priorityClassName, undefined, `${name}: "" renders none`)
+    t.notOk(none.some((o) => o.kind === 'PriorityClass'), `${name}: and no class`)
   }
 })
 

@@ -1,22 +1,23 @@
-// One source for every install path: manifests/overlays/* are rendered from charts/nlb-guard by
-// charts/render-manifests.sh. A fresh render into a temporary folder must equal what is committed,
-// so a chart change without `charts/render-manifests.sh` (or a hand edit of a rendered file) fails here.
+// One source for every install path: manifests/overlays/* (the legacy ones for 1.16-1.27 included)
+// are rendered from charts/nlb-guard by charts/render-manifests.sh. A fresh render into a temporary
+// folder must equal what is committed, byte for byte, so a chart change without
+// `charts/render-manifests.sh` (or a hand edit of a rendered file) fails here.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import t from 'tap'
 import { ROOT } from '../fixtures/cli.js'
 import { helm3, run } from '../fixtures/helm.js'
 
 t.setTimeout(60 * 60_000)
 
+/** Every file under <dir>/overlays, the legacy/<range> folders included, by its path from <dir>. */
 async function files(dir: string): Promise<Map<string, string>> {
   const found = new Map<string, string>()
-  // overlays/legacy is made from the default overlay by manifests/legacy.ts: test/manifests/legacy.test.ts.
-  for (const overlay of (await readdir(join(dir, 'overlays'))).filter((name) => name !== 'legacy')) {
-    for (const file of await readdir(join(dir, 'overlays', overlay))) {
-      found.set(`overlays/${overlay}/${file}`, await readFile(join(dir, 'overlays', overlay, file), 'utf8'))
-    }
+  for (const entry of await readdir(join(dir, 'overlays'), { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const path = join(entry.parentPath, entry.name)
+    found.set(relative(dir, path), await readFile(path, 'utf8'))
   }
   return found
 }
@@ -29,6 +30,9 @@ t.test('manifests/overlays are exactly what the chart renders', async (t) => {
   const fresh = await files(out)
   const committed = await files(join(ROOT, 'manifests'))
   t.same([...committed.keys()].sort(), [...fresh.keys()].sort(), 'the same overlays and files')
+  for (const overlay of ['default', 'cert-manager', 'legacy/1.16-1.20', 'legacy/1.21-1.27']) {
+    t.ok(fresh.has(`overlays/${overlay}/nlb-guard.yaml`), `${overlay} is rendered from the chart`)
+  }
   for (const [file, text] of fresh) {
     t.ok(committed.get(file) === text, `${file} is up to date (run charts/render-manifests.sh)`)
   }

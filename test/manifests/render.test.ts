@@ -223,6 +223,8 @@ for (const overlay of OVERLAYS) {
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] }], 'Services: list and watch, for the informer')
       t.notOk(rules('ClusterRole').some((r) => r.resources.includes('secrets')), 'no Secret cluster-wide')
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('events')), [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }], 'Events: create and patch (its count), nothing more')
+      t.same(rules('ClusterRole').filter((r) => r.resources.includes('replicasets')), [{ apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get'] }], "ReplicaSets: get, for a pod's Event to reach its Deployment")
+      t.notOk(rules('ClusterRole').some((r) => r.resources.includes('jobs') || r.resources.includes('deployments')), 'no Jobs or Deployments')
       t.same(rules('ClusterRole').filter((r) => r.resources.includes('namespaces')), [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] }], 'Namespaces: list and watch, for the warn-only label')
       // The mixed-protocol probe's dry-run create is authorized as a create; in every certificate mode.
       t.same(rules('Role').filter((r) => r.resources.includes('services')), [{ apiGroups: [''], resources: ['services'], verbs: ['create'] }], 'Services: create in its own namespace only, for the dry-run probe')

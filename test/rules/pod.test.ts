@@ -121,6 +121,7 @@ const cases: Case[] = [
 const TARGET_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type'
 const LB_TYPE = 'service.beta.kubernetes.io/aws-load-balancer-type'
 const HC_PORT = 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port'
+const HC_PROTOCOL = 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol'
 const udp5060 = [{ name: 'sip', port: 5060, protocol: 'UDP', targetPort: 'sip' }]
 const injected = (ports: number[], config = auto) => [
   { op: 'add', path: '/spec/initContainers', value: [native(ports, config)] },
@@ -202,7 +203,59 @@ cases.push(
     services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10254' } })],
     config: http,
     ops: injected([5060], http),
+    warnings: [
+      /added native sidecar .*Service demo\/sip \(IP targets: the NLB health-checks port 10254 of this pod, where the sidecar answers HTTP \(over TCP, which sees only that the sidecar listens: set service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-protocol: HTTP on the Service for the check to follow the UDP ports\)\)/,
+    ],
+  },
+  {
+    name: 'auto, http mode, healthcheck-protocol: HTTP on the sidecar\'s port: an HTTP sidecar, and no advice',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10254', [HC_PROTOCOL]: 'HTTP' } })],
+    config: http,
+    ops: injected([5060], http),
     warnings: [/added native sidecar .*Service demo\/sip \(IP targets: the NLB health-checks port 10254 of this pod, where the sidecar answers HTTP\)/],
+  },
+  {
+    name: 'auto, tcp mode, healthcheck-protocol: HTTP (any case, as the controller upper-cases it): none, a TCP listener never answers HTTP',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PROTOCOL]: 'http' } })],
+    config: auto,
+    ops: [],
+    warnings: [
+      /^Pod demo\/p: no health-check sidecar for Service demo\/sip: the NLB health-checks over HTTP \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-protocol\), and the sidecar \(sidecar\.mode: tcp\) only accepts connections, so that check would never pass: set service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-protocol: TCP on the Service, or run the sidecar with sidecar\.mode: http and point service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port at its port 10254\.$/,
+    ],
+  },
+  {
+    name: 'auto, tcp mode, healthcheck-protocol: TCP said out loud: a sidecar',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PROTOCOL]: 'TCP' } })],
+    config: auto,
+    ops: injected([5060]),
+    warnings: [/IP targets: the NLB health-checks this pod's own UDP port over TCP/],
+  },
+  {
+    name: 'auto, healthcheck-protocol: HTTPS: none in either mode, the sidecar has no certificate',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '10254', [HC_PROTOCOL]: 'HTTPS' } })],
+    config: http,
+    ops: [],
+    warnings: [/no health-check sidecar for Service demo\/sip: the NLB health-checks over HTTPS .*cannot answer \(it has no certificate\): set it to HTTP on the Service\.$/],
+  },
+  {
+    name: 'auto, a healthcheck-protocol the controller refuses: none, and the Pod is told the Service has no load balancer',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PROTOCOL]: 'UDP' } })],
+    config: auto,
+    ops: [],
+    warnings: [/aws-load-balancer-healthcheck-protocol: "UDP" is none of TCP, HTTP, HTTPS: the AWS Load Balancer Controller refuses the Service/],
+  },
+  {
+    name: 'auto, HTTP on the app\'s own port (8080): the port decides first, no advice about the protocol',
+    pod: pod(),
+    services: [svc('sip', { app: 'sip' }, udp5060, { annotations: { [TARGET_TYPE]: 'ip', [HC_PORT]: '8080', [HC_PROTOCOL]: 'HTTP' } })],
+    config: auto,
+    ops: [],
+    warnings: [/^Pod demo\/p: no health-check sidecar for Service demo\/sip: the NLB health-checks port 8080 \(service\.beta\.kubernetes\.io\/aws-load-balancer-healthcheck-port\), which is none of its UDP target ports on this pod: whatever listens on 8080 answers it\.$/],
   },
   {
     name: 'auto, http mode, the NLB probes the traffic port: none, and the warning says which annotation to set',
@@ -284,11 +337,11 @@ t.test('the cache keeps only UDP LoadBalancer Services, slimmed', async (t) => {
   )
   t.match(
     slimService({
-      metadata: { name: 'a', annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } },
+      metadata: { name: 'a', annotations: { [HC_PORT]: 'dns', [HC_PROTOCOL]: 'HTTP', [TARGET_TYPE]: 'ip' } },
       spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] },
     }),
-    { metadata: { annotations: { [HC_PORT]: 'dns', [TARGET_TYPE]: 'ip' } }, spec: { externalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } },
-    'what decides where the NLB health-checks is kept: the traffic policy, the health-check port and the port names it may use',
+    { metadata: { annotations: { [HC_PORT]: 'dns', [HC_PROTOCOL]: 'HTTP', [TARGET_TYPE]: 'ip' } }, spec: { externalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } },
+    'what decides where and how the NLB health-checks is kept: the traffic policy, the health-check port and protocol, the port names it may use',
   )
 })
 

@@ -6,7 +6,7 @@
 export { kubeSecretClient, kubeWebhookConfigurationClient, loadKubeConfig } from '../../certs/kube-client.js'
 export { dryRunMixedProtocolService, fetchGitVersion } from './kube.js'
 export { startServiceCache } from './services.js'
-export { kubeEventSink } from './events.js'
+export { kubeEventSink, kubeReplicaSetReader } from './events.js'
 export { startWarnNamespaces } from './namespaces.js'
 
 export type ClusterConnection = typeof import('./connection.js')

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node'
-import { CoreV1Api } from '@kubernetes/client-node'
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node'
+import type { ReadReplicaSet } from '../events/owners.js'
 import type { EventSink, OutgoingEvent } from '../events/recorder.js'
 
 /**
@@ -51,4 +52,25 @@ export function kubeEventSink(kubeConfig: KubeConfig, instance: string): EventSi
 /** client-go's form: the object's name and a unique suffix (names are at most 253 characters). */
 function eventName(involved: string): string {
   return `${involved.slice(0, 236)}.${randomBytes(8).toString('hex')}`
+}
+
+/**
+ * Reads a ReplicaSet's uid and owner references (apps/v1, served by every supported version), for
+ * the Event sender to find its Deployment. Needs `get` on replicasets (the chart's ClusterRole).
+ * Gives up after `timeoutMs`: the worker that sends Events waits on it, and so does the shutdown.
+ */
+export function kubeReplicaSetReader(kubeConfig: KubeConfig, timeoutMs: number): ReadReplicaSet {
+  const api = kubeConfig.makeApiClient(AppsV1Api)
+  return async (namespace, name) => {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs)
+    })
+    try {
+      const replicaSet = await Promise.race([api.readNamespacedReplicaSet({ namespace, name }), timeout])
+      return { uid: replicaSet.metadata?.uid, ownerReferences: replicaSet.metadata?.ownerReferences }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 }

@@ -11,7 +11,7 @@ export interface ServiceLookup {
 }
 
 /** Annotations the Pod rule reads; the cache keeps no others. */
-const KEPT_ANNOTATIONS = [A.IGNORE, A.AWS_LB_TYPE, A.AWS_NLB_TARGET_TYPE, A.AWS_HEALTHCHECK_PORT]
+const KEPT_ANNOTATIONS = [A.IGNORE, A.AWS_LB_TYPE, A.AWS_NLB_TARGET_TYPE, A.AWS_HEALTHCHECK_PORT, A.AWS_HEALTHCHECK_PROTOCOL]
 
 type CachedService = Service & KubernetesObject
 

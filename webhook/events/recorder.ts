@@ -41,6 +41,11 @@ export type EventResult = 'emitted' | 'aggregated' | 'dropped' | 'failed'
 
 export interface EventRecorderOptions {
   readonly sink: EventSink
+  /**
+   * Where a note's Event goes, decided by the worker just before sending (a ReplicaSet's Deployment:
+   * events/owners.ts); notes of two objects resolved to one share its Event. Never rejects.
+   */
+  readonly resolveInvolved?: (involved: InvolvedObject) => Promise<InvolvedObject>
   /** Notes waiting to be sent, at most (distinct keys; repeats of a waiting key cost nothing). */
   readonly maxPending?: number
   /** Keys remembered after sending (to patch their Event), at most; the oldest is forgotten first. */
@@ -56,14 +61,28 @@ export interface EventRecorderOptions {
 export interface EventRecorder {
   /** Never blocks, never throws: queues the note, adds it to a waiting one, or drops it when full. */
   record(note: EventNote): void
-  /** Resolves when nothing is waiting or being sent (tests, and close). */
+  /** Resolves when nothing is waiting or being sent (tests). */
   idle(): Promise<void>
+  /**
+   * At shutdown: sends what waits without the pause between requests, for at most `withinMs`, then
+   * stops. What is still unsent then is counted `dropped`. New notes are refused from the start.
+   */
+  flush(withinMs: number): Promise<FlushResult>
   /** Stops sending; waiting notes are dropped. */
   stop(): void
 }
 
+export interface FlushResult {
+  /** Notes waiting (or being sent) when the flush began. */
+  readonly pending: number
+  /** Of those, not sent by the deadline (counted `dropped`; one in flight may still arrive). */
+  readonly unsent: number
+}
+
 /** The message of an Event: kubectl prints it whole; a rule's explanation can quote user data. */
 export const MAX_MESSAGE = 1024
+
+const keyOf = (involved: InvolvedObject, reason: EventReason): string => `${involved.uid}\u0000${reason}`
 
 const unrefSleep = (ms: number) =>
   new Promise<void>((resolve) => {
@@ -80,15 +99,30 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const sent = new Map<string, { name: string; count: number }>()
   let running: Promise<void> | undefined
   let stopped = false
+  let inFlight = false
+  // A flush ends the pause between requests: the worker may be in one when it begins.
+  let flushing = false
+  let endPause: (() => void) | undefined
+  const pause = (): Promise<void> =>
+    flushing
+      ? Promise.resolve()
+      : Promise.race([sleep(minIntervalMs), new Promise<void>((resolve) => (endPause = resolve))])
 
   const work = async (): Promise<void> => {
     for (;;) {
       const next = pending.entries().next()
       if (next.done === true || stopped) return
-      const [key, { note, count }] = next.value
-      pending.delete(key)
+      const [waitingKey, { note, count }] = next.value
+      pending.delete(waitingKey)
+      inFlight = true
+      const involved = options.resolveInvolved === undefined ? note.involved : await options.resolveInvolved(note.involved).catch(() => note.involved)
+      if (stopped) {
+        inFlight = false
+        return
+      }
+      const key = keyOf(involved, note.reason)
       const before = sent.get(key)
-      const event: OutgoingEvent = { ...note, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
+      const event: OutgoingEvent = { ...note, involved, message: bounded(note.message, MAX_MESSAGE), count: (before?.count ?? 0) + count, existing: before?.name }
       try {
         const name = await options.sink(event)
         sent.delete(key)
@@ -98,8 +132,10 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       } catch (error: unknown) {
         options.onResult?.('failed', note.reason)
         options.onError?.(error, event)
+      } finally {
+        inFlight = false
       }
-      await sleep(minIntervalMs)
+      await pause()
     }
   }
 
@@ -111,10 +147,18 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
     })
   }
 
+  const idle = async (): Promise<void> => {
+    while (running !== undefined) await running
+  }
+  const stop = (): void => {
+    stopped = true
+    pending.clear()
+  }
+
   return {
     record(note) {
-      if (stopped) return
-      const key = `${note.involved.uid}\u0000${note.reason}`
+      if (stopped || flushing) return
+      const key = keyOf(note.involved, note.reason)
       const waiting = pending.get(key)
       if (waiting !== undefined) {
         waiting.count++
@@ -129,12 +173,22 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       pending.set(key, { note, count: 1 })
       kick()
     },
-    async idle() {
-      while (running !== undefined) await running
+    idle,
+    async flush(withinMs) {
+      const pendingAtStart = pending.size + (inFlight ? 1 : 0)
+      flushing = true
+      endPause?.()
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, withinMs)
+      })
+      await Promise.race([idle(), deadline])
+      clearTimeout(timer)
+      const unsent = pending.size + (inFlight ? 1 : 0)
+      for (const { note } of pending.values()) options.onResult?.('dropped', note.reason)
+      stop()
+      return { pending: pendingAtStart, unsent }
     },
-    stop() {
-      stopped = true
-      pending.clear()
-    },
+    stop,
   }
 }

@@ -7,6 +7,7 @@ export const AWS_CROSS_ZONE = `${aws}aws-load-balancer-cross-zone-load-balancing
 export const AWS_LB_ATTRIBUTES = `${aws}aws-load-balancer-attributes`
 export const AWS_NLB_TARGET_TYPE = `${aws}aws-load-balancer-nlb-target-type`
 export const AWS_HEALTHCHECK_PORT = `${aws}aws-load-balancer-healthcheck-port`
+export const AWS_HEALTHCHECK_PROTOCOL = `${aws}aws-load-balancer-healthcheck-protocol`
 export const AWS_TCP_UDP_LISTENER = `${aws}aws-load-balancer-enable-tcp-udp-listener`
 
 /** The attribute in AWS_LB_ATTRIBUTES that the AWS Load Balancer Controller and EKS Auto Mode read. */

@@ -37,6 +37,11 @@ export type HealthCheckReach =
       readonly port?: number
       /** Why this pod gets a sidecar, for its warning. */
       readonly why: string
+      /**
+       * Set when the check reaches the pod but in a protocol the sidecar cannot answer: then no sidecar,
+       * and this is the reason — once the Pod rule knows the check lands on one of the pod's UDP ports.
+       */
+      readonly unanswerable?: string
     }
   | { readonly inject: false; readonly why: string }
 
@@ -62,7 +67,19 @@ export function healthCheckReach(service: Service, sidecar: InjectionSettings): 
         }
   }
 
-  const raw = annotations[A.AWS_HEALTHCHECK_PORT]
+  const protocol = healthCheckProtocol(annotations[A.AWS_HEALTHCHECK_PROTOCOL])
+  if (protocol === undefined) {
+    return {
+      inject: false,
+      why: `${A.AWS_HEALTHCHECK_PROTOCOL}: "${annotations[A.AWS_HEALTHCHECK_PROTOCOL]}" is none of TCP, HTTP, HTTPS: the AWS Load Balancer Controller refuses the Service`,
+    }
+  }
+  const reach = reachOfPort(service, annotations[A.AWS_HEALTHCHECK_PORT], sidecar)
+  return reach.inject ? forProtocol(reach, protocol, sidecar) : reach
+}
+
+/** Where the check lands (the pod's traffic port, one of its ports, or elsewhere) with IP targets. */
+function reachOfPort(service: Service, raw: string | undefined, sidecar: InjectionSettings): HealthCheckReach {
   const http = sidecar.mode === 'http'
   if (raw === undefined || raw === 'traffic-port') {
     if (!http) return { inject: true, why: "IP targets: the NLB health-checks this pod's own UDP port over TCP" }
@@ -89,6 +106,46 @@ export function healthCheckReach(service: Service, sidecar: InjectionSettings): 
         }
   }
   return { inject: true, port, why: `IP targets: the NLB health-checks port ${port} of this pod (${A.AWS_HEALTHCHECK_PORT}) over TCP` }
+}
+
+/**
+ * A sidecar where the check lands helps only if it speaks the check's protocol: the tcp-mode sidecar
+ * accepts connections and says nothing, so an HTTP check of it never passes; neither mode answers
+ * HTTPS; an http-mode sidecar under a TCP check is seen listening whatever its UDP ports do.
+ */
+function forProtocol(reach: HealthCheckReach & { inject: true }, protocol: 'TCP' | 'HTTP' | 'HTTPS', sidecar: InjectionSettings): HealthCheckReach {
+  const http = sidecar.mode === 'http'
+  if (protocol === 'HTTPS') {
+    return {
+      ...reach,
+      unanswerable: `the NLB health-checks over HTTPS (${A.AWS_HEALTHCHECK_PROTOCOL}), which the sidecar cannot answer (it has no certificate): set it to ${http ? 'HTTP' : 'TCP'} on the Service`,
+    }
+  }
+  if (protocol === 'HTTP' && !http) {
+    return {
+      ...reach,
+      unanswerable:
+        `the NLB health-checks over HTTP (${A.AWS_HEALTHCHECK_PROTOCOL}), and the sidecar (sidecar.mode: tcp) only accepts ` +
+        `connections, so that check would never pass: set ${A.AWS_HEALTHCHECK_PROTOCOL}: TCP on the Service, or run the sidecar ` +
+        `with sidecar.mode: http and point ${A.AWS_HEALTHCHECK_PORT} at its port ${sidecar.httpPort}`,
+    }
+  }
+  if (protocol === 'TCP' && http) {
+    return {
+      ...reach,
+      why: `${reach.why} (over TCP, which sees only that the sidecar listens: set ${A.AWS_HEALTHCHECK_PROTOCOL}: HTTP on the Service for the check to follow the UDP ports)`,
+    }
+  }
+  return reach
+}
+
+/**
+ * The health check's protocol as the AWS Load Balancer Controller reads it (buildTargetGroupHealthCheckProtocol:
+ * upper-cased; TCP by default for IP targets), or undefined for a value it refuses.
+ */
+function healthCheckProtocol(raw: string | undefined): 'TCP' | 'HTTP' | 'HTTPS' | undefined {
+  const value = (raw ?? 'TCP').toUpperCase()
+  return value === 'TCP' || value === 'HTTP' || value === 'HTTPS' ? value : undefined
 }
 
 /** A numeric health-check port, or the targetPort of the Service port it names (as the controller resolves it for IP targets). */

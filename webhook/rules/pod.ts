@@ -76,6 +76,7 @@ export function mutatePod(input: PodRuleInput): Decision {
       continue
     }
     let probed = false
+    const targets: number[] = []
     const unresolved: string[] = []
     for (const port of service.spec?.ports ?? []) {
       if (portProtocol(port) !== 'UDP') continue
@@ -86,18 +87,23 @@ export function mutatePod(input: PodRuleInput): Decision {
       }
       if (reach.port !== undefined && target !== reach.port) continue
       probed = true
-      if (podPorts.tcp.has(target)) continue
-      const services = ports.get(target) ?? new Set<string>()
-      services.add(serviceName)
-      ports.set(target, services)
-      reasons.set(serviceName, reach.why)
-      if (ports.size > MAX_HEALTHCHECK_PORTS) return tooManyPorts(input.subject, hints)
+      if (!podPorts.tcp.has(target)) targets.push(target)
     }
     if (!probed && reach.port !== undefined) {
       hints.push(
         `${input.subject}: no health-check sidecar for Service ${serviceName}: the NLB health-checks port ${reach.port} ` +
           `(${A.AWS_HEALTHCHECK_PORT}), which is none of its UDP target ports on this pod: whatever listens on ${reach.port} answers it.`,
       )
+    } else if (targets.length > 0 && reach.unanswerable !== undefined) {
+      hints.push(`${input.subject}: no health-check sidecar for Service ${serviceName}: ${reach.unanswerable}.`)
+    } else {
+      for (const target of targets) {
+        const services = ports.get(target) ?? new Set<string>()
+        services.add(serviceName)
+        ports.set(target, services)
+        reasons.set(serviceName, reach.why)
+        if (ports.size > MAX_HEALTHCHECK_PORTS) return tooManyPorts(input.subject, hints)
+      }
     }
     if (unresolved.length > 0) {
       const many = unresolved.length > 1

@@ -101,6 +101,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; version?: str
       labelNames: ['result', 'reason'] as const,
       registers,
     }),
+    eventOwnerLookups: new Counter({
+      name: 'nlb_guard_event_owner_lookups_total',
+      help: "A controller-created pod's ReplicaSet looked up to put its Event on the Deployment: cached, fetched (GET), or failed (the Event stays on the ReplicaSet; the log says why).",
+      labelNames: ['result'] as const,
+      registers,
+    }),
     badRequests: new Counter({
       name: 'nlb_guard_bad_requests_total',
       help: 'Requests answered 4xx before any rule ran, by reason.',

@@ -19,6 +19,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { reportedMixedProtocolCapability } from './mixed-protocol.js'
 import { Readiness } from './readiness.js'
 import { hostname } from 'node:os'
+import { createOwnerResolver } from '../events/owners.js'
 import { createEventRecorder, type EventRecorder } from '../events/recorder.js'
 import { bounded } from '../text/bounded.js'
 
@@ -145,7 +146,11 @@ export async function start(config: Config, io: CliIo): Promise<RunningServer> {
         await serviceCache?.stop()
         await warnNamespaces?.stop()
         await Promise.all([app.close(), metricsApp.close()])
-        events?.stop()
+        // No admission is left to add one: what waits is sent now, within a bound of its own.
+        if (events !== undefined) {
+          const { pending, unsent } = await events.flush(EVENT_FLUSH_MS)
+          if (pending > 0) log.info({ pending, unsent }, 'Kubernetes Events sent before exit')
+        }
         log.info('closed')
       })()
       return closing
@@ -207,6 +212,16 @@ function createVersionSource(
   })
 }
 
+/**
+ * How long the close waits for waiting Events: inside close-with-grace's margin (20 s past the
+ * shutdown delay) and the pod's terminationGracePeriodSeconds (30 s by default), and enough for the
+ * full queue (256 notes, without the pause between requests) at a few milliseconds a request.
+ */
+const EVENT_FLUSH_MS = 2000
+
+/** A ReplicaSet's GET, at most: under the shutdown's flush bound, so one slow answer leaves it time. */
+const OWNER_LOOKUP_TIMEOUT_MS = 1000
+
 /** The dry-run probe's own limit: the apiserver gives a slow webhook up to 30 s, we wait less. */
 const PROBE_TIMEOUT_MS = 10_000
 
@@ -221,6 +236,12 @@ function createEvents(cluster: ClusterConnection, kubeConfig: KubeConfig, metric
   return createEventRecorder({
     // In a pod, its name (the Deployment's downward API sets none, the hostname is the pod's name).
     sink: cluster.kubeEventSink(kubeConfig, bounded(hostname(), 128)),
+    resolveInvolved: createOwnerResolver({
+      readReplicaSet: cluster.kubeReplicaSetReader(kubeConfig, OWNER_LOOKUP_TIMEOUT_MS),
+      onLookup: (result) => metrics.eventOwnerLookups.inc({ result }),
+      onError: (error, involved) =>
+        log.warn({ reason: errorMessage(error), replicaSet: `${involved.namespace}/${involved.name}` }, "cannot read a pod's ReplicaSet to find its Deployment; its Event goes on the ReplicaSet"),
+    }),
     onResult: (result, reason) => metrics.events.inc({ result, reason }),
     onError: (error, event) =>
       log.warn({ reason: errorMessage(error), involved: `${event.involved.kind}/${event.involved.name}`, eventReason: event.reason }, 'cannot send a Kubernetes Event; the admission was not affected'),

@@ -52,7 +52,8 @@ The shape of the objects by Kubernetes version, one place for every cut:
 - policy/v1 PodDisruptionBudget: served from 1.21.
 - the kubernetes.io/metadata.name namespace label: set by the apiserver from 1.21.
 - seccompProfile fields: 1.19 (an annotation before). topologySpreadConstraints: GA 1.19.
-- startupProbe: on by default from 1.18. system-cluster-critical outside kube-system: 1.17.
+- startupProbe: on by default from 1.18. system-*-critical outside kube-system: 1.17 (before:
+  nlb-guard.priorityClassName).
 */}}
 {{- define "nlb-guard.modern" -}}
 {{- if semverCompare ">=1.28-0" (include "nlb-guard.kubeVersion" .) }}true{{ end -}}
@@ -60,6 +61,23 @@ The shape of the objects by Kubernetes version, one place for every cut:
 {{- define "nlb-guard.atLeast" -}}
 {{- $ctx := index . 0 -}}
 {{- if semverCompare (printf ">=%s-0" (index . 1)) (include "nlb-guard.kubeVersion" $ctx) }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The pods' priorityClassName. Kubernetes 1.16 admits the system-*-critical classes in kube-system
+only (1.17 lifted that): there, in any other namespace, the chart renders a PriorityClass of its own,
+<fullname>-critical (templates/priorityclass.yaml), and the pods use it. One answer for every 1.16
+install, `helm install` and the legacy/1.16-1.20 overlay alike (DESIGN.md "Helm chart").
+*/}}
+{{- define "nlb-guard.ownPriorityClass" -}}
+{{- if and (hasPrefix "system-" .Values.priorityClassName) (ne .Release.Namespace "kube-system") (not (include "nlb-guard.atLeast" (list . "1.17"))) }}true{{ end -}}
+{{- end -}}
+{{- define "nlb-guard.priorityClassName" -}}
+{{- if include "nlb-guard.ownPriorityClass" . -}}
+{{- printf "%s-critical" (include "nlb-guard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- .Values.priorityClassName -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "nlb-guard.image" -}}
