@@ -98,6 +98,7 @@ const (
 	healthcheckPorts   = "nlb-guard.io/healthcheck-ports"
 	targetTypeKey      = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
 	healthcheckPortKey = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"
+	healthcheckProto   = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol"
 	lbcClass           = "service.k8s.aws/nlb"
 	eksAutoClass       = "eks.amazonaws.com/nlb"
 	sidecarName        = "nlb-guard-healthcheck"
@@ -193,7 +194,9 @@ func healthCheckedOnPods(svc *corev1.Service) bool {
 	targetType := svc.Annotations[targetTypeKey]
 	ipTargets := targetType == "ip" || svc.Annotations[lbTypeKey] == "nlb-ip" || (class == eksAutoClass && targetType != "instance")
 	hc := svc.Annotations[healthcheckPortKey]
-	return ipTargets && (hc == "" || hc == "traffic-port")
+	// The tcp-mode sidecar answers a TCP check only (an HTTP or HTTPS one would never pass).
+	protocol := strings.ToUpper(svc.Annotations[healthcheckProto])
+	return ipTargets && (hc == "" || hc == "traffic-port") && (protocol == "" || protocol == "TCP")
 }
 
 func podPorts(pod *corev1.Pod) (map[int32]bool, map[string]int32) {
