@@ -272,3 +272,16 @@ t.test('enforcement warn: counted apart from mutations and denials', async (t) =
   t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_mutations_total'), /rule=/, 'no mutation counted')
   t.notMatch(await metrics.registry.getSingleMetricAsString('nlb_guard_denials_total'), /rule=/, 'no denial counted')
 })
+
+t.test("each admission's line, and a bad request's warning, carries the request's reqId as pino's child logger would", async (t) => {
+  const { app, lines } = setup()
+  await app.inject({ method: 'POST', url: '/mutate', payload: reviewFor(serviceObject({ udp: true }), { uid: 'r-1' }) })
+  await app.inject({ method: 'POST', url: '/mutate', payload: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'r-2' } } })
+  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const admission = parsed.find((l) => l['msg'] === 'admission')
+  const bad = parsed.find((l) => l['msg'] === 'bad request')
+  t.match(admission, { level: 30, reqId: 'req-1', uid: 'r-1' })
+  t.same(Object.keys(admission ?? {}).slice(0, 6), ['level', 'time', 'pid', 'hostname', 'reqId', 'uid'], 'the fields in the order they had')
+  t.match(bad, { level: 40, reqId: 'req-2', uid: 'r-2' }, 'the request logger, made on first use, binds the reqId')
+  t.equal(lines.filter((l) => l.includes('"reqId"')).length, 2, 'no line without it')
+})

@@ -13,6 +13,7 @@ import { badRequestReason, kindLabel, operationLabel } from './metrics.js'
 import type { Readiness } from './readiness.js'
 import { CIPHERS } from './ciphers.js'
 import { watchHandshakes } from './handshakes.js'
+import { lazyRequestLog } from './request-log.js'
 
 /**
  * The kube-apiserver sends objects of up to 3 MiB (etcd's default request limit, 1.5 MiB, plus
@@ -140,10 +141,10 @@ export function buildServer(deps: ServerDeps) {
 }
 
 /** POST /mutate and /validate: routes are added before the server listens. */
-export function registerAdmission(app: { post: FastifyInstance['post'] }, admission: AdmissionDeps, metrics: Metrics, events?: EventRecorder): void {
+export function registerAdmission(app: { post: FastifyInstance['post']; log: FastifyBaseLogger }, admission: AdmissionDeps, metrics: Metrics, events?: EventRecorder): void {
   for (const mode of ['mutate', 'validate'] as const) {
-    app.post(`/${mode}`, async (request, reply) => {
-      const answer = handleReview(mode, request.body, request.log, admission, metrics, events)
+    app.post(`/${mode}`, { childLoggerFactory: lazyRequestLog }, async (request, reply) => {
+      const answer = handleReview(mode, request.body, { request: request.log, server: app.log, reqId: request.id }, admission, metrics, events)
       return reply.code(answer.status).send(answer.payload)
     })
   }
@@ -176,10 +177,20 @@ export function registerHealth(app: { get: FastifyInstance['get'] }, readiness: 
   })
 }
 
+/**
+ * Where an admission logs: a problem through the request's logger (made on first use,
+ * request-log.ts); its one line through the server's, with the request's reqId as the child would.
+ */
+interface AdmissionLog {
+  readonly request: FastifyBaseLogger
+  readonly server: FastifyBaseLogger
+  readonly reqId: string
+}
+
 function handleReview(
   mode: AdmissionMode,
   body: unknown,
-  log: FastifyBaseLogger,
+  log: AdmissionLog,
   admission: AdmissionDeps,
   metrics: Metrics,
   events: EventRecorder | undefined,
@@ -191,7 +202,7 @@ function handleReview(
   } catch (error: unknown) {
     if (!(error instanceof ReviewDecodeError)) throw error
     metrics.badRequests.inc({ reason: 'not-an-admission-review' })
-    log.warn({ reason: bounded(error.message), uid: boundedOptional(error.uid) }, 'bad request')
+    log.request.warn({ reason: bounded(error.message), uid: boundedOptional(error.uid) }, 'bad request')
     if (error.uid !== undefined) {
       return { status: 200, payload: review(error.apiVersion ?? 'admission.k8s.io/v1', errored(error.uid, 400, error.message)) }
     }
@@ -212,8 +223,9 @@ function handleReview(
   }
   // Names only: object contents can hold secrets (env values, annotations of other tools). Every
   // field the caller wrote is bounded: the apiserver has not validated the object yet.
-  log.info(
+  log.server.info(
     {
+      reqId: log.reqId,
       uid: bounded(request.uid),
       webhook: mode,
       reviewVersion: decoded.apiVersion,
