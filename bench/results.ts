@@ -89,6 +89,8 @@ export interface Results {
     }
     /** A client idling between bursts on its keep-alive connections (bench/load/bursts.ts). */
     readonly idleBoundary: BurstsResult & { readonly idleSeconds: number; readonly gaps: number }
+    /** `--kube-version` alone, no cluster connection (client-node not loaded); absent in older results. */
+    readonly withoutCluster?: { readonly startupMs: { readonly samples: readonly number[]; readonly median: number }; readonly rssIdleMiB: { readonly samples: readonly number[]; readonly median: number } }
   }
   /** The Pod CREATE at the fixed rate against nlb-guard whose Service cache holds 10 or 10,000 Services. */
   readonly podCache: PodCacheSummary

@@ -291,10 +291,11 @@ async function main(argv: readonly string[]): Promise<number> {
     const startupSamples = rounds.filter((r) => r.peer === 'nlb-guard').map((r) => r.startupMs)
     const { memory, idleBoundary } = await memoryAndIdle(bench, startupSamples)
     await measureStartups(bench, startupSamples)
+    const noCluster = await withoutCluster(bench)
     const podCache = await podCacheFigures(bench)
     // The sidecar's own figures (bench/sidecar.ts): a full run to the default output writes them too.
     const sidecar = await benchSidecar({ quick: s.quick, cpu: s.serverCpu, log, ...(s.out === join(ROOT, 'bench/results.json') ? {} : { out: join(dirname(s.out), 'sidecar-results.json') }) })
-    const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar, profiles })
+    const results = assembleResults({ bench, mach, specs, rounds, startupSamples, memory, idleBoundary, podCache, sidecar, profiles, noCluster })
     await writeOutputs(results, settings, log)
     return 0
   } catch (error: unknown) {
@@ -426,6 +427,24 @@ async function measureRounds(bench: Bench, specs: readonly PeerSpec[]): Promise<
   return rounds
 }
 
+/**
+ * nlb-guard without a cluster connection (`--kube-version` alone: `@kubernetes/client-node` is not
+ * loaded): its start and idle RSS, beside the figures with one (every other nlb-guard of the run).
+ */
+async function withoutCluster(bench: Bench): Promise<NonNullable<Results['nlbGuard']['withoutCluster']>> {
+  const startup: number[] = []
+  const rss: number[] = []
+  for (let trial = 0; trial < Math.max(1, Math.min(3, bench.settings.startupTrials)); trial++) {
+    const peer = await start(bench, nlbGuardPeer(bench.cli), `no-cluster${trial}`)
+    startup.push(peer.startupMs)
+    await sleep(bench.settings.settleMs)
+    rss.push(await peer.rssMiB())
+    await stop(bench, peer)
+  }
+  log(`without a cluster connection: start ${startup.map((v) => v.toFixed(0)).join(', ')} ms; RSS idle ${rss.map((v) => v.toFixed(1)).join(', ')} MiB`)
+  return { startupMs: { samples: startup, median: median(startup) }, rssIdleMiB: { samples: rss, median: median(rss) } }
+}
+
 /** More cold starts of nlb-guard, added to the rounds' own. */
 async function measureStartups(bench: Bench, startupSamples: number[]): Promise<void> {
   for (let trial = 0; trial < bench.settings.startupTrials; trial++) {
@@ -468,6 +487,7 @@ interface Measured {
   readonly podCache: PodCacheSummary
   readonly sidecar: Results['sidecar']
   readonly profiles: readonly ProfileSummary[]
+  readonly noCluster: NonNullable<Results['nlbGuard']['withoutCluster']>
 }
 
 /** bench/results.json from what was measured: the figures and each target's verdict. */
@@ -499,7 +519,7 @@ function assembleResults(m: Measured): Results {
     peers: m.specs.map((p) => ({ name: p.name, description: p.description, ...(p.missing === undefined ? {} : { missing: p.missing }) })),
     rounds: [...m.rounds],
     figures: figureList,
-    nlbGuard: { startupMs: { samples: [...m.startupSamples], median: startupMedian }, memory: m.memory, idleBoundary: m.idleBoundary },
+    nlbGuard: { startupMs: { samples: [...m.startupSamples], median: startupMedian }, memory: m.memory, idleBoundary: m.idleBoundary, withoutCluster: m.noCluster },
     podCache: m.podCache,
     sidecar: m.sidecar,
     profiles: [...m.profiles],
@@ -509,6 +529,7 @@ function assembleResults(m: Measured): Results {
       figures: figureList,
       rate: s.rate,
       startupMedianMs: startupMedian,
+      withoutCluster: m.noCluster,
       idleMiB: median(idleSamples),
       requests: m.memory.requests,
       afterRequestsMiB: m.memory.afterRequestsMiB,
